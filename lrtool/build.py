@@ -1,0 +1,56 @@
+"""Build everything a run needs from a validated config: device, data, model, optimizer, loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import engine
+from .config import Config, check_components
+from .errors import LrtoolError
+
+
+@dataclass
+class Setup:
+    cfg: Config
+    device: torch.device
+    precision: engine.Precision
+    generator: torch.Generator  # data order; seeded from cfg.seed
+    data: Any
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: engine.LossFn
+
+
+def build(cfg: Config) -> Setup:
+    """Check every name, then build the run's pieces in a fixed, seeded order.
+
+    Args:
+        cfg: a validated config.
+
+    Returns:
+        The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
+    """
+    from .data import build_data
+    from .models import build_model
+    from .optim import build_loss, build_optimizer
+
+    check_components(cfg)
+    device = engine.resolve_device(cfg.device)
+    precision = engine.Precision(cfg.train.precision, device)
+    generator = engine.seed_everything(cfg.seed)
+    data = build_data(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction,
+                      seed=cfg.seed, device=device, key="data")
+    torch.manual_seed(cfg.seed)  # the model's initial weights depend on the seed alone
+    model = build_model(cfg.model.name, cfg.model.kwargs, input_shape=tuple(data.input_shape),
+                        num_classes=data.num_classes, key="model").to(device)
+    if cfg.train.channels_last:
+        if len(data.input_shape) != 3:
+            raise LrtoolError(f"train.channels_last: needs image data (C, H, W), "
+                              f"got inputs of shape {tuple(data.input_shape)}")
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, model, key="optimizer")
+    loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
+    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn)

@@ -1,0 +1,264 @@
+"""Load a YAML config, apply --set overrides, validate it into one typed tree, save it resolved.
+
+Every problem becomes one LrtoolError line that names the file (or the --set that caused it), the
+dotted key, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import LrtoolError
+from .registry import did_you_mean, format_choices
+
+SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads `1e-3` as a float (YAML 1.1 wants `1.0e-3`; people write `1e-3`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+# --------------------------------------------------------------------------- the typed tree
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class Component(BaseModel):
+    """A registry name plus the keyword arguments passed to what it names."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str
+    # fields of the section that are lrtool's own and not passed to the builder
+    _own: ClassVar[tuple[str, ...]] = ("name",)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        own = dict(self)
+        return {k: v for k, v in own.items() if k not in self._own}
+
+
+class DataConfig(Component):
+    name: str = "digits"
+    batch_size: int = Field(64, gt=0)
+    eval_batch_size: Optional[int] = Field(None, gt=0)
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    _own = ("name", "batch_size", "eval_batch_size", "val_fraction")
+
+
+class ModelConfig(Component):
+    name: str = "mlp"
+
+
+class OptimizerConfig(Component):
+    name: str = "SGD"
+    lr: float = Field(0.01, gt=0)
+    _own = ("name",)  # lr goes to the optimizer
+
+
+class LossConfig(Component):
+    name: str = "cross_entropy"
+
+
+class ScheduleConfig(Component):
+    """Schedule name, its arguments, `interval`, `warmup` and blocks for other schedules (see schedules.py)."""
+
+    name: str = "constant"
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, gt=0)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    accumulate: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    grad_clip: Optional[float] = Field(None, gt=0)
+    log_every: int = Field(10, gt=0, description="steps between host reads of loss/accuracy")
+    monitor: Literal["val_acc", "val_loss"] = "val_acc"
+    checkpoints: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    on_nan: Literal["stop", "continue"] = "stop"
+
+
+class FindLRConfig(_Strict):
+    start_lr: float = Field(1e-7, gt=0)
+    end_lr: float = Field(10.0, gt=0)
+    num_iter: int = Field(100, ge=2)
+    mode: Literal["exp", "linear"] = "exp"
+    smooth: float = Field(0.98, ge=0, lt=1, description="EMA beta of the smoothed loss")
+    diverge_threshold: float = Field(4.0, gt=1)
+    val_every: int = Field(0, ge=0, description="validate every k steps (0: never)")
+    val_samples: int = Field(512, gt=0, description="size of the fixed validation subset")
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> "FindLRConfig":
+        if self.end_lr <= self.start_lr:
+            raise ValueError(f"end_lr: must be greater than start_lr ({self.start_lr:g}), got {self.end_lr:g}")
+        return self
+
+
+class Config(_Strict):
+    seed: int = 0
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    find_lr: FindLRConfig = Field(default_factory=FindLRConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; one-line LrtoolError for anything else."""
+    p = Path(path)
+    if not p.exists():
+        raise LrtoolError(f"{p}: config file not found")
+    if p.is_dir():
+        raise LrtoolError(f"{p}: is a directory, expected a YAML config file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LrtoolError(f"{p}: cannot read config file: {e}") from None
+    try:
+        doc = parse_yaml(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise LrtoolError(f"{p}: YAML syntax error{where}: {problem}") from None
+    if doc is None:
+        raise LrtoolError(f"{p}: config file is empty; expected a mapping with sections like "
+                          f"{', '.join(SECTIONS[2:5])}")
+    if not isinstance(doc, dict):
+        raise LrtoolError(f"{p}: expected a mapping of sections at the top level, got {type(doc).__name__}")
+    return doc
+
+
+def apply_override(doc: dict[str, Any], item: str) -> str:
+    """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key."""
+    if "=" not in item:
+        raise LrtoolError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=3e-3")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(not part for part in parts):
+        raise LrtoolError(f"--set {item!r}: expected a dotted key like optimizer.lr before '='")
+    try:
+        value = parse_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise LrtoolError(f"--set {key}: value {raw!r} is not valid YAML ({problem})") from None
+    node = doc
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise LrtoolError(f"--set {key}: '{where}' holds the value {child!r}, "
+                              f"not a section that can hold '{parts[i + 1]}'")
+        node = child
+    node[parts[-1]] = value
+    return key
+
+
+def _fields_at(loc: tuple) -> list[str] | None:
+    """Names of the fields of the config model found at `loc`, or None."""
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = field.annotation
+    return list(getattr(model, "model_fields", {})) or None
+
+
+def _format_error(err: dict, source: str, from_set: set[str]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    msg = err["msg"].replace("Value error, ", "")
+    if err["type"] == "value_error" and (m := re.match(r"^(\w+): (.*)$", msg)):
+        loc, msg = loc + (m.group(1),), m.group(2)  # a cross-field check names its key first
+    dotted = ".".join(loc)
+    origin = f"--set {dotted}" if dotted in from_set else f"{source}: {dotted}" if dotted else source
+    kind, given = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        valid = _fields_at(loc[:-1]) or []
+        what = "section" if len(loc) == 1 else "key"
+        return (f"{origin}: unknown {what} '{loc[-1]}'{did_you_mean(loc[-1], valid)}; "
+                f"valid {what}s: {format_choices(valid)}")
+    if kind == "missing":
+        return f"{origin}: required key is missing"
+    msg = re.sub(r"^Input should be", "expected", msg)
+    msg = re.sub(r"^expected (greater|less) than", r"expected a value \1 than", msg)
+    msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping (a section of keys)", msg)
+    msg = re.sub(r"^String should match pattern", "expected a value matching", msg)
+    if kind == "string_pattern_mismatch" and loc == ("device",):
+        msg = "expected one of auto, cpu, cuda, cuda:N, mps"
+    if kind == "value_error" or isinstance(given, dict):
+        return f"{origin}: {msg}"
+    return f"{origin}: {msg}, got {given!r}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate a config.
+
+    Args:
+        path: the YAML file, or None for the built-in defaults (the quickstart).
+        overrides: `a.b=value` strings from --set (and from command-line options), applied in order.
+
+    Returns:
+        The validated Config; unknown registry names and arguments are checked by `check_components`.
+    """
+    doc = read_config_file(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    from_set = {apply_override(doc, item) for item in overrides}
+    try:
+        return Config.model_validate(doc)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        line = _format_error(errors[0], source, from_set)
+        more = f" (+{len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise LrtoolError(line + more) from None
+
+
+def check_components(cfg: Config) -> None:
+    """Check every registry name and its keyword arguments before any work starts."""
+    from .data import validate_data
+    from .models import validate_model
+    from .optim import validate_loss, validate_optimizer
+
+    validate_data(cfg.data.name, cfg.data.kwargs, key="data")
+    validate_model(cfg.model.name, cfg.model.kwargs, key="model")
+    validate_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, key="optimizer")
+    validate_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,366 @@
+"""The LR range test (Smith 2017) and the learning rates it suggests.
+
+The sweep sets one LR per optimizer step, smooths the loss with a bias-corrected EMA, stops on
+divergence or a non-finite loss, and always puts the model, optimizer and RNG back as they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from . import engine
+
+CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
+VAL_COLUMNS = ("val_loss", "val_acc")
+
+
+def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> list[float]:
+    """The LR of each of `num_iter` steps, hitting `start_lr` and `end_lr` exactly.
+
+    exp: start * (end/start) ** (i / (n-1)); linear: start + (end - start) * i / (n-1).
+    """
+    if num_iter < 2:
+        raise ValueError("num_iter must be at least 2")
+    last = num_iter - 1
+    if mode == "exp":
+        ratio = end_lr / start_lr
+        lrs = [start_lr * ratio ** (i / last) for i in range(num_iter)]
+    elif mode == "linear":
+        lrs = [start_lr + (end_lr - start_lr) * i / last for i in range(num_iter)]
+    else:
+        raise ValueError(f"mode: expected one of (exp, linear), got {mode!r}")
+    lrs[0], lrs[-1] = start_lr, end_lr  # exact endpoints, whatever the rounding
+    return lrs
+
+
+def smooth(losses: Sequence[float], beta: float) -> list[float]:
+    """Bias-corrected EMA: avg_t = beta*avg_{t-1} + (1-beta)*loss_t; smoothed_t = avg_t / (1 - beta**t)."""
+    avg, out = 0.0, []
+    for t, loss in enumerate(losses, start=1):
+        avg = beta * avg + (1 - beta) * loss
+        out.append(avg / (1 - beta**t) if beta > 0 else loss)
+    return out
+
+
+def diverged(smoothed: float, best: float, threshold: float) -> bool:
+    """True when `smoothed` rose more than (threshold - 1) * |best| above the best.
+
+    For positive losses this is the usual `smoothed > threshold * best`; measuring the rise against
+    |best| keeps the rule meaningful when losses are negative (e.g. log-likelihood objectives).
+    """
+    return smoothed - best > (threshold - 1) * abs(best)
+
+
+@dataclass
+class RangeTest:
+    """What the sweep recorded and why it stopped."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = "completed"  # completed | diverged | non_finite | interrupted
+    stop_step: int | None = None
+    message: str = ""
+
+    @property
+    def lrs(self) -> list[float]:
+        return [r["lr"] for r in self.rows]
+
+
+def _batches_forever(split: Any, batch_size: int, generator: torch.Generator) -> Iterator:
+    while True:
+        yielded = False
+        for batch in split.batches(batch_size, shuffle=True, generator=generator, drop_last=True):
+            yielded = True
+            yield batch
+        if not yielded:  # fewer samples than one batch: use what there is
+            yield from split.batches(batch_size, shuffle=True, generator=generator)
+
+
+def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: engine.LossFn,
+               train: Any, cfg: Any, *, batch_size: int, precision: engine.Precision,
+               generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
+               val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None) -> RangeTest:
+    """Run the LR range test and restore every piece of state afterwards, however it ends.
+
+    Args:
+        model, optimizer, loss_fn: built for the run; restored bit for bit on return.
+        train: the training split (`batches(...)`); val: the fixed validation subset, or None.
+        cfg: the `find_lr` config section (start_lr, end_lr, num_iter, mode, smooth, diverge_threshold,
+            val_every).
+        batch_size, accumulate: micro-batch size and micro-batches per optimizer step (one LR each step).
+        on_step: called with each recorded row (for progress display).
+
+    Returns:
+        The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
+    """
+    lrs = sweep(cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
+    # other param groups keep their ratio to group 0 during the sweep
+    base = [g["lr"] for g in optimizer.param_groups]
+    ratios = [b / base[0] if base[0] else 1.0 for b in base]
+
+    saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    saved_optim = copy.deepcopy(optimizer.state_dict())
+    saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+    saved_rng = engine.rng_state()
+    was_training = model.training
+
+    result = RangeTest()
+    beta, avg, best = cfg.smooth, 0.0, math.inf
+    batches = _batches_forever(train, batch_size, generator)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    try:
+        for i, lr in enumerate(lrs):
+            for group, ratio in zip(optimizer.param_groups, ratios):
+                group["lr"] = lr * ratio
+            total = 0.0
+            for _ in range(accumulate):
+                x, y = next(batches)
+                loss, _correct = engine.forward_backward(model, x, y, loss_fn, precision, 1.0 / accumulate)
+                total = total + loss
+            engine.optimizer_step(model, optimizer, precision, grad_clip)
+            # the divergence test needs the loss of every step on the host: one sync per step
+            loss_value = float(total) / accumulate
+            row: dict[str, Any] = {"step": i, "lr": lr, "loss": loss_value, "smoothed_loss": None}
+            if not math.isfinite(loss_value):
+                row["smoothed_loss"] = float("nan")
+                result.rows.append(row)
+                result.stop_reason, result.stop_step = "non_finite", i
+                result.message = f"loss became {loss_value} at step {i} (lr {lr:.3g})"
+                if on_step:
+                    on_step(row)
+                break
+            avg = beta * avg + (1 - beta) * loss_value
+            smoothed = avg / (1 - beta ** (i + 1)) if beta > 0 else loss_value
+            row["smoothed_loss"] = smoothed
+            if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
+                row["val_loss"], row["val_acc"] = engine.evaluate(
+                    model, val.batches(batch_size * 4, shuffle=False), loss_fn, precision)
+                model.train()
+            result.rows.append(row)
+            if on_step:
+                on_step(row)
+            if i > 0 and diverged(smoothed, best, cfg.diverge_threshold):
+                result.stop_reason, result.stop_step = "diverged", i
+                result.message = (f"smoothed loss {smoothed:.4g} at step {i} (lr {lr:.3g}) rose more than "
+                                  f"{cfg.diverge_threshold:g}x above the best {best:.4g}")
+                break
+            best = min(best, smoothed)
+        else:
+            result.message = f"swept all {len(lrs)} steps up to end_lr {cfg.end_lr:g} without diverging"
+    except KeyboardInterrupt:
+        result.stop_reason = "interrupted"
+        result.stop_step = len(result.rows)
+        result.message = f"interrupted after {len(result.rows)} of {len(lrs)} steps"
+    finally:
+        model.load_state_dict(saved_model)
+        optimizer.load_state_dict(saved_optim)
+        for p, g in zip(model.parameters(), saved_grads):
+            p.grad = g
+        engine.set_rng_state(saved_rng)
+        model.train(was_training)
+    return result
+
+
+# --------------------------------------------------------------------------- suggestions
+
+
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)
+
+
+def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end: bool = False,
+            val_lrs: Sequence[float] = (), val_accs: Sequence[float] = ()) -> dict[str, Any]:
+    """Suggestions and schedule bounds from a range-test curve.
+
+    Args:
+        lrs, smoothed: the LR and smoothed loss of each recorded step; the curve is cut at the
+            first non-finite value.
+        diverged_at_end: the sweep stopped because the loss diverged (so the curve does rise).
+        val_lrs, val_accs: validation accuracy at some of the steps, when measured.
+
+    Returns:
+        {"suggestions": {steepest|valley|minimum: {lr, step, loss} or None}, "lr", "clr": {base_lr,
+        max_lr}, "onecycle": {max_lr}, "notes": [...], "shape": "u|never_falls|never_rises|too_short"}.
+    """
+    n = next((i for i, v in enumerate(smoothed) if v is None or not math.isfinite(v)), len(smoothed))
+    lr = np.asarray(lrs[:n], dtype=float)
+    loss = np.asarray(smoothed[:n], dtype=float)
+    out: dict[str, Any] = {"suggestions": {"steepest": None, "valley": None, "minimum": None},
+                           "lr": None, "clr": None, "onecycle": None, "notes": [], "shape": "u"}
+    notes = out["notes"]
+    if n < 5:
+        out["shape"] = "too_short"
+        _note(notes, f"only {n} usable steps: too few to suggest anything; raise num_iter or lower start_lr")
+        return out
+
+    def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
+        return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
+
+    first, i_min = loss[0], int(np.argmin(loss))
+    spread = max(abs(first), 1e-12)
+    if first - loss[i_min] <= 0.01 * spread:
+        out["shape"] = "never_falls"
+        _note(notes, "the loss never fell: no learning rate in this range trains the model "
+                     "(start_lr too high, or the model/data cannot learn); no suggestion")
+        return out
+
+    # d loss / d log10(lr), ignoring the noisy ends of the sweep
+    x = np.log10(lr) if np.all(lr > 0) else lr
+    grad = np.gradient(loss, x) if np.unique(x).size == n else np.gradient(loss)
+    lo = max(1, n // 10)
+    hi = max(lo + 1, n - max(1, min(5, n // 10)))
+    i_steep = lo + int(np.argmin(grad[lo:hi]))
+    if grad[i_steep] < 0:
+        out["suggestions"]["steepest"] = pick(i_steep)
+
+    i_valley = _valley(loss)
+    if i_valley is not None:
+        out["suggestions"]["valley"] = pick(i_valley)
+    # minimum: a tenth of the LR at the lowest loss; shown on the curve where that LR lies
+    i_tenth = int(np.argmin(np.abs(np.log(lr / (lr[i_min] / 10))))) if np.all(lr > 0) else i_min
+    out["suggestions"]["minimum"] = {**pick(i_tenth, lr[i_min] / 10), "min_lr": float(lr[i_min]),
+                                     "min_step": i_min, "min_loss": float(loss[i_min])}
+
+    if not diverged_at_end and i_min >= n - max(2, n // 10) and loss[-1] - loss[i_min] <= 0.01 * spread:
+        out["shape"] = "never_rises"
+        _note(notes, "the loss was still falling at end_lr: the sweep never reached the point where "
+                     "training breaks, so the true minimum may lie higher; raise end_lr to be sure")
+
+    # CLR bounds (Smith 2017): max where the loss still falls fastest before the minimum
+    stop = max(lo + 1, min(i_min + 1, hi))
+    i_max = lo + int(np.argmin(grad[lo:stop]))
+    if grad[i_max] >= 0:
+        i_max = i_steep
+    max_lr = float(lr[i_max])
+    base_lr, base_rule = max_lr / 4, "max_lr / 4"
+    acc_base = _accuracy_rise(val_lrs, val_accs)
+    if acc_base is not None and max_lr / 100 <= acc_base < max_lr:
+        base_lr, base_rule = acc_base, "where validation accuracy starts to rise"
+    out["clr"] = {"base_lr": base_lr, "max_lr": max_lr, "base_rule": base_rule}
+    # one-cycle spends little time at its peak, so it tolerates the larger of the two
+    minimum = out["suggestions"]["minimum"]["lr"]
+    out["onecycle"] = {"max_lr": max(max_lr, minimum)}
+    chosen = out["suggestions"]["valley"] or out["suggestions"]["steepest"] or out["suggestions"]["minimum"]
+    out["lr"] = chosen["lr"]
+    return out
+
+
+def _valley(loss: np.ndarray) -> int | None:
+    """fastai's valley: the middle of the longest decreasing run (subsequence) of the smoothed loss."""
+    n = len(loss)
+    lds = np.ones(n, dtype=int)  # length of the longest decreasing subsequence ending at i
+    for i in range(1, n):
+        earlier = lds[:i][loss[:i] > loss[i]]
+        if earlier.size:
+            lds[i] = earlier.max() + 1
+    end = int(np.argmax(lds))  # first index reaching the longest length
+    if lds[end] < 2:
+        return None
+    # fastai's choice: about half-way along the stretch (a third plus a sixth of its length)
+    start = max(0, end - int(lds[end]))
+    third = (end - start) / 3
+    return start + int(third) + int(third / 2)
+
+
+def _accuracy_rise(val_lrs: Sequence[float], val_accs: Sequence[float]) -> float | None:
+    """The LR where validation accuracy first climbs a tenth of the way to its peak, if it climbs."""
+    pairs = [(l, a) for l, a in zip(val_lrs, val_accs) if a is not None and math.isfinite(a)]
+    if len(pairs) < 3:
+        return None
+    acc0 = pairs[0][1]
+    peak = max(a for _, a in pairs)
+    if peak - acc0 < 0.05:
+        return None
+    for l, a in pairs[1:]:
+        if a >= acc0 + 0.1 * (peak - acc0):
+            return float(l)
+    return None
+
+
+def snippet(result: dict[str, Any]) -> str:
+    """The suggested learning rates as YAML to paste into a config."""
+    if result.get("lr") is None:
+        return ""
+    clr, one = result["clr"], result["onecycle"]
+    return (
+        "optimizer:\n"
+        f"  lr: {result['lr']:.3g}\n"
+        "schedule:\n"
+        f"  cyclic: {{base_lr: {clr['base_lr']:.3g}, max_lr: {clr['max_lr']:.3g}}}\n"
+        f"  onecycle: {{max_lr: {one['max_lr']:.3g}}}\n"
+    )
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any = None) -> dict[str, Any]:
+    """Run the range test of `setup` into the run directory `run`; returns summary.json's content.
+
+    Args:
+        setup: what build.build() made from the config.
+        run: the RunDir, already holding config.yaml.
+        config_path: the config file given on the command line (recorded in the summary).
+        progress: a rich Progress to show the sweep in, or None.
+    """
+    import time
+
+    from . import plots
+    from .runs import now_iso, versions
+
+    cfg = setup.cfg
+    fl = cfg.find_lr
+    t0 = time.perf_counter()
+    val = None
+    if fl.val_every and setup.data.val is not None:
+        val = setup.data.val.subset(min(fl.val_samples, len(setup.data.val)))
+    summary: dict[str, Any] = {
+        "status": "running", "command": "find-lr", "config": config_path, "started": now_iso(),
+        "ended": None, "device": str(setup.device), "seed": cfg.seed, "precision": cfg.train.precision,
+        "versions": versions(),
+        "sweep": {"start_lr": fl.start_lr, "end_lr": fl.end_lr, "num_iter": fl.num_iter, "mode": fl.mode,
+                  "smooth": fl.smooth, "diverge_threshold": fl.diverge_threshold,
+                  "batch_size": cfg.data.batch_size, "accumulate": cfg.train.accumulate,
+                  "val_every": fl.val_every if val is not None else 0,
+                  "val_samples": len(val) if val is not None else 0},
+    }
+    run.write_summary(summary)
+    columns = CSV_COLUMNS + (VAL_COLUMNS if val is not None else ())
+    task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
+    with run.csv("lr_find.csv", columns) as log:
+
+        def on_step(row: dict[str, Any]) -> None:
+            log.write(row)
+            if progress is not None:
+                progress.update(task, advance=1, description=f"lr {row['lr']:.2e}  loss {row['loss']:.4g}")
+
+        t_sweep = time.perf_counter()
+        result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
+                            batch_size=cfg.data.batch_size, precision=setup.precision,
+                            generator=setup.generator, accumulate=cfg.train.accumulate,
+                            grad_clip=cfg.train.grad_clip, val=val, on_step=on_step)
+        sweep_s = time.perf_counter() - t_sweep
+    rows = result.rows
+    val_rows = [r for r in rows if r.get("val_acc") is not None]
+    advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
+                     diverged_at_end=result.stop_reason in ("diverged", "non_finite"),
+                     val_lrs=[r["lr"] for r in val_rows], val_accs=[r["val_acc"] for r in val_rows])
+    summary.update(advice)
+    summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
+                       "steps_run": len(rows)}
+    summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
+    if rows:
+        title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"
+        plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp")
+    summary["ended"] = now_iso()
+    summary["timings"] = {"sweep_s": round(sweep_s, 3), "total_s": round(time.perf_counter() - t0, 3),
+                          "s_per_step": round(sweep_s / max(1, len(rows)), 5)}
+    run.write_summary(summary)
+    return summary

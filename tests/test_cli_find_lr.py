@@ -1,0 +1,161 @@
+"""`lrtool find-lr` and `lrtool list` through the CLI: files written, text shown, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lrtool.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+SYNTH = """\
+seed: 1
+device: cpu
+data: {name: synthetic, n_samples: 256, n_features: 8, n_classes: 3, batch_size: 32}
+model: {name: mlp, hidden: [16]}
+optimizer: {name: SGD, lr: 0.01, momentum: 0.9}
+find_lr: {start_lr: 1.0e-4, end_lr: 100, num_iter: 60, smooth: 0.9}
+"""
+
+
+@pytest.fixture
+def synth(tmp_path: Path) -> Path:
+    p = tmp_path / "synth.yaml"
+    p.write_text(SYNTH)
+    return p
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_find_lr_writes_every_file(synth, tmp_path):
+    out = tmp_path / "run"
+    res = invoke("find-lr", synth, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "summary.json", "lr_find.csv", "lr_find.png"}
+    rows = read_csv(out / "lr_find.csv")
+    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss"]
+    assert float(rows[0]["lr"]) == pytest.approx(1e-4)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["command"] == "find-lr"
+    assert summary["stop"]["reason"] in ("diverged", "non_finite", "completed")
+    assert summary["stop"]["steps_run"] == len(rows)
+    assert set(summary["suggestions"]) == {"steepest", "valley", "minimum"}
+    assert summary["lr"] > 0 and summary["clr"]["base_lr"] < summary["clr"]["max_lr"]
+    assert summary["onecycle"]["max_lr"] >= summary["clr"]["max_lr"]
+    assert {"python", "torch", "lrtool"} <= set(summary["versions"])
+    assert summary["device"] == "cpu" and summary["seed"] == 1
+    assert summary["timings"]["sweep_s"] > 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["find_lr"]["num_iter"] == 60 and resolved["data"]["n_features"] == 8
+    assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    # the terminal shows the table and a YAML snippet that parses
+    assert "suggested learning rates" in res.output and "valley" in res.output
+    text = res.output[res.output.index("optimizer:"):res.output.index("wrote")]
+    snippet = yaml.safe_load(text)
+    assert snippet["schedule"]["cyclic"]["max_lr"] == pytest.approx(summary["clr"]["max_lr"], rel=1e-2)
+
+
+def test_options_override_the_config_and_validation_is_recorded(synth, tmp_path):
+    out = tmp_path / "run"
+    res = invoke("find-lr", synth, "--out", out, "--start-lr", "1e-3", "--end-lr", "1",
+                 "--num-iter", "12", "--mode", "linear", "--set", "find_lr.val_every=4",
+                 "--set", "find_lr.val_samples=40", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    rows = read_csv(out / "lr_find.csv")
+    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss", "val_loss", "val_acc"]
+    assert len(rows) == 12 and float(rows[-1]["lr"]) == 1.0
+    assert float(rows[1]["lr"]) == pytest.approx(1e-3 + (1 - 1e-3) / 11)
+    assert [r["step"] for r in rows if r["val_acc"]] == ["0", "4", "8", "11"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sweep"]["mode"] == "linear" and summary["sweep"]["val_samples"] == 40
+
+
+def test_same_seed_same_curve(synth, tmp_path):
+    for name in ("a", "b"):
+        assert invoke("find-lr", synth, "--out", tmp_path / name, "--num-iter", "15").exit_code == 0
+    a, b = (read_csv(tmp_path / n / "lr_find.csv") for n in ("a", "b"))
+    assert a == b
+
+
+def test_default_run_directory_under_runs(synth, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = invoke("find-lr", synth, "--num-iter", "10")
+    assert res.exit_code == 0, res.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("synth-find-lr-")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--set", "optimizer.lr=-1"], "--set optimizer.lr: expected a value greater than 0, got -1"),
+    (["--end-lr", "1e-9"], "--set find_lr.end_lr: must be greater than start_lr"),
+    (["--mode", "expo"], "expected 'exp' or 'linear', got 'expo'"),
+    (["--set", "model.name=mlpp"], "model.name: unknown model 'mlpp' (did you mean 'mlp'?)"),
+    (["--set", "optimizer.name=adamw2"], "unknown optimizer 'adamw2' (did you mean 'AdamW'?)"),
+    (["--set", "data.name=digitz"], "unknown dataset 'digitz' (did you mean 'digits'?)"),
+    (["--set", "loss.name=cross_entropi"], "unknown loss 'cross_entropi' (did you mean 'cross_entropy'?)"),
+    (["--set", "model.hiden=[3]"], "model.hiden: unknown argument (did you mean 'hidden'?)"),
+    (["--set", "optimizer.momentum=-1"], "optimizer: SGD rejected its arguments: Invalid momentum value"),
+    (["--set", "data.batch_size=0"], "data.batch_size: expected a value greater than 0, got 0"),
+    (["--device", "cuda"], "device: 'cuda' requested but CUDA is not available"),
+    (["--set", "optimizer.lr"], "expected KEY=VALUE"),
+])
+def test_bad_input_is_one_line_and_exit_2(synth, tmp_path, args, expected):
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "run"
+    res = invoke("find-lr", synth, "--out", out, *args)
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lrtool: error: "), res.output
+    assert expected in lines[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()  # nothing is created before the config is known to be good
+
+
+def test_missing_config_and_existing_out(synth, tmp_path):
+    res = invoke("find-lr", tmp_path / "nope.yaml")
+    assert res.exit_code == 2 and "config file not found" in res.output
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("x")
+    res = invoke("find-lr", synth, "--out", busy)
+    assert res.exit_code == 2 and "already exists and is not empty" in res.output
+    assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+
+
+def test_list_shows_every_registry():
+    res = invoke("list")
+    assert res.exit_code == 0, res.output
+    for word in ("datasets", "digits", "synthetic", "mnist", "cifar10", "imagefolder", "models", "mlp",
+                 "convnet", "lenet", "resnet18", "optimizers", "SGD", "AdamW", "losses", "cross_entropy",
+                 "mse", "schedules"):
+        assert word in res.output
+
+
+def test_python_dash_m_and_help_do_not_import_torch():
+    code = ("import sys, runpy; sys.argv = ['lrtool', '--help']\n"
+            "try:\n    runpy.run_module('lrtool', run_name='__main__')\nexcept SystemExit as e:\n"
+            "    assert e.code == 0, e.code\n"
+            "heavy = [m for m in ('torch', 'torchvision', 'pandas', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert "find-lr" in res.stdout

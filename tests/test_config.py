@@ -1,0 +1,121 @@
+"""Config loading, --set overrides and one-line validation errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from lrtool.config import Config, apply_override, dump_config, load_config, parse_yaml
+from lrtool.errors import LrtoolError
+
+
+def write(tmp_path, text: str, name: str = "c.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def error_of(*args, **kwargs) -> str:
+    with pytest.raises(LrtoolError) as e:
+        load_config(*args, **kwargs)
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_defaults_are_the_quickstart():
+    cfg = load_config(None)
+    assert cfg.data.name == "digits" and cfg.model.name == "mlp" and cfg.optimizer.name == "SGD"
+    assert cfg.find_lr.mode == "exp" and cfg.find_lr.smooth == 0.98 and cfg.find_lr.diverge_threshold == 4.0
+
+
+def test_yaml_reads_1e_minus_3_as_a_float():
+    assert parse_yaml("lr: 1e-3") == {"lr": 0.001}
+    assert parse_yaml("a: 3E+2\nb: 1.5\nc: 7\nd: '1e-3'") == {"a": 300.0, "b": 1.5, "c": 7, "d": "1e-3"}
+
+
+def test_file_and_overrides(tmp_path):
+    p = write(tmp_path, "optimizer: {name: Adam, lr: 1e-3, betas: [0.9, 0.99]}\nmodel: {name: mlp, hidden: [32]}\n")
+    cfg = load_config(p, ["optimizer.lr=3e-3", "model.hidden=[8, 8]", "find_lr.num_iter=50", "seed=3"])
+    assert cfg.optimizer.lr == 0.003 and cfg.optimizer.kwargs == {"lr": 0.003, "betas": [0.9, 0.99]}
+    assert cfg.model.kwargs == {"hidden": [8, 8]}
+    assert cfg.find_lr.num_iter == 50 and cfg.seed == 3
+
+
+def test_set_creates_nested_keys_and_later_wins():
+    doc: dict = {}
+    apply_override(doc, "schedule.step.gamma=0.5")
+    apply_override(doc, "schedule.step.gamma=0.25")
+    assert doc == {"schedule": {"step": {"gamma": 0.25}}}
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["optimizer.momentum=0.9", "data.batch_size=32"])
+    p = write(tmp_path, dump_config(cfg), "resolved.yaml")
+    again = load_config(p)
+    assert again == cfg
+    assert yaml.safe_load(p.read_text())["optimizer"] == {"name": "SGD", "lr": 0.01, "momentum": 0.9}
+
+
+@pytest.mark.parametrize("sets, expected", [
+    (["optimizer.lr=-0.1"], "--set optimizer.lr: expected a value greater than 0, got -0.1"),
+    (["optimizer.lr=0"], "--set optimizer.lr: expected a value greater than 0, got 0"),
+    (["data.batch_size=0"], "--set data.batch_size: expected a value greater than 0, got 0"),
+    (["find_lr.end_lr=1e-8"], "--set find_lr.end_lr: must be greater than start_lr (1e-07), got 1e-08"),
+    (["find_lr.mode=expo"], "--set find_lr.mode: expected 'exp' or 'linear', got 'expo'"),
+    (["find_lr.num_iters=5"], "unknown key 'num_iters' (did you mean 'num_iter'?)"),
+    (["optimiser.lr=1"], "unknown section 'optimiser' (did you mean 'optimizer'?)"),
+    (["train.epochs=ten"], "--set train.epochs: expected a valid integer, got 'ten'"),
+    (["device=gpu"], "--set device: expected one of auto, cpu, cuda, cuda:N, mps, got 'gpu'"),
+    (["train.precision=fp8"], "expected 'fp32', 'bf16' or 'fp16', got 'fp8'"),
+    (["find_lr.smooth=1"], "--set find_lr.smooth: expected a value less than 1, got 1"),
+    (["find_lr.diverge_threshold=1"], "--set find_lr.diverge_threshold: expected a value greater than 1"),
+    (["data=3"], "--set data: expected a mapping"),
+    (["seed=1.5"], "--set seed: expected a valid integer, got 1.5"),
+])
+def test_bad_values_name_the_key(sets, expected):
+    assert expected in error_of(None, sets)
+
+
+def test_error_in_file_names_the_file(tmp_path):
+    p = write(tmp_path, "find_lr:\n  num_iter: 1\n")
+    assert error_of(p) == f"{p}: find_lr.num_iter: expected a value greater than or equal to 2, got 1"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "config file is empty"),
+    ("- a\n- b\n", "expected a mapping of sections at the top level, got list"),
+    ("data:\n  name: [digits\n", "YAML syntax error at line 3"),
+    ("model: {name: mlp\n", "YAML syntax error at line 2"),
+])
+def test_bad_files(tmp_path, text, expected):
+    assert expected in error_of(write(tmp_path, text))
+
+
+def test_missing_file_and_directory(tmp_path):
+    assert "config file not found" in error_of(tmp_path / "nope.yaml")
+    assert "is a directory, expected a YAML config file" in error_of(tmp_path)
+
+
+@pytest.mark.parametrize("item, expected", [
+    ("optimizer.lr", "expected KEY=VALUE"),
+    ("=3", "expected a dotted key"),
+    ("a..b=3", "expected a dotted key"),
+    ("optimizer.lr=[1, 2", "is not valid YAML"),
+    ("seed.x=1", "'seed' holds the value 0, not a section that can hold 'x'"),
+])
+def test_malformed_set(item, expected):
+    doc = {"seed": 0}
+    with pytest.raises(LrtoolError, match=None) as e:
+        apply_override(doc, item)
+    assert expected in str(e.value)
+
+
+def test_more_problems_are_counted():
+    msg = error_of(None, ["optimizer.lr=-1", "data.batch_size=0"])
+    assert msg.endswith("(+1 more problem)")
+
+
+def test_config_model_is_strict():
+    with pytest.raises(Exception):
+        Config.model_validate({"train": {"epochs": "3"}})
