@@ -151,6 +151,212 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     console.print(f"wrote {path}/ (lr_find.csv, lr_find.png, summary.json, config.yaml)")
 
 
+ScheduleOpt = Annotated[Optional[str], typer.Option(
+    "--schedule", help="Schedule name (its arguments come from the config's schedule section); "
+    "see `lrtool list`")]
+
+
+class _LiveTrain:
+    """Two rich progress bars (epochs, steps of the epoch) with loss, accuracy and LR."""
+
+    def __init__(self, console: Any):
+        self.progress = _progress(console)
+        self.metrics = ""
+
+    def start(self, plan: Any, p: Any) -> None:
+        self.plan = plan
+        self.progress.start()
+        self.epochs = self.progress.add_task("epochs", total=plan.epochs, completed=p.epoch)
+        self.steps = self.progress.add_task("steps", total=plan.steps_per_epoch, completed=p.epoch_steps)
+
+    def update(self, step: int, loss: float, lr: float) -> None:
+        done = step - (step - 1) // self.plan.steps_per_epoch * self.plan.steps_per_epoch
+        self.progress.update(self.steps, completed=done,
+                             description=f"loss {loss:.4g}  lr {lr:.3g}{self.metrics}")
+
+    def epoch_done(self, p: Any) -> None:
+        best = p.best.get("val_acc") or p.best.get("val_loss") or p.best.get("train_loss")
+        self.metrics = f"  best {next(k for k in ('val_acc', 'val_loss', 'train_loss') if k in p.best)} " \
+                       f"{best['value']:.4g}" if best else ""
+        self.progress.update(self.epochs, completed=p.epoch, description=f"epoch {p.epoch}/{self.plan.epochs}")
+        self.progress.update(self.steps, completed=0)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _check_resume(run_dir: Path) -> dict[str, Any]:
+    import json
+
+    summary_path = run_dir / "summary.json"
+    if not run_dir.is_dir() or not summary_path.is_file() or not (run_dir / "config.yaml").is_file():
+        raise LrtoolError(f"--resume {run_dir}: not a run directory (expected config.yaml and summary.json)")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise LrtoolError(f"--resume {run_dir}: summary.json is not valid JSON ({e})") from None
+    if summary.get("command") != "train":
+        raise LrtoolError(f"--resume {run_dir}: expected a train run, got a '{summary.get('command')}' run")
+    if summary.get("status") == "completed":
+        raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
+    return summary
+
+
+@app.command("train")
+def train(
+    config: ConfigArg = None,
+    schedule: ScheduleOpt = None,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    device: DeviceOpt = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs (train.epochs).")] = None,
+    lr_from: Annotated[Optional[Path], typer.Option(
+        "--lr-from", help="A find-lr run directory: take its suggested LR, CLR bounds and one-cycle max_lr.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Continue an interrupted train run in place, from its last checkpoint.")] = None,
+) -> None:
+    """Train with any schedule; log every step and epoch, plot, checkpoint; resume exactly."""
+
+    def body() -> int:
+        from .config import dump_config, load_config
+
+        stdout, stderr = _consoles()
+        taken: dict[str, float] = {}
+        if resume is not None:
+            if set_ or schedule or lr_from or epochs or device or out:
+                raise LrtoolError("--resume continues a run with its own config.yaml; drop "
+                                  "--set/--schedule/--lr-from/--epochs/--device/--out")
+            previous = _check_resume(resume)
+            cfg = load_config(resume / "config.yaml")
+        else:
+            cfg = load_config(config, _overrides(set_, device=device, **{"train.epochs": epochs}),
+                              schedule=schedule, lr_from=lr_from, taken=taken)
+        from .build import build
+        from .runs import RunDir
+        from .trainer import EXIT_CODES, Progress, load_checkpoint, make_schedule, train as run_train
+
+        setup = build(cfg)
+        sched, plan = make_schedule(setup)
+        name = sched.name
+        if resume is not None:
+            run = RunDir(resume)
+            ckpt = resume / "checkpoints" / "last.pt"
+            progress = load_checkpoint(setup, sched, ckpt) if ckpt.exists() else Progress()
+            stdout.print(f"resuming {resume} ({previous.get('status')}) at epoch {progress.epoch + 1}, "
+                         f"step {progress.step} of {plan.total_steps}")
+        else:
+            run = RunDir.create(out, Path(config).stem if config else "quickstart", name)
+            run.write_config(dump_config(cfg))
+            progress = None
+        if taken:
+            stdout.print(f"--lr-from {lr_from}: " + ", ".join(f"{k}={v:.3g}" for k, v in taken.items()))
+        stdout.print(f"training {cfg.model.name} on {cfg.data.name}: schedule {name}, {plan.epochs} epochs x "
+                     f"{plan.steps_per_epoch} steps, device {setup.device}")
+        summary = run_train(setup, run, sched, plan, schedule_name=name,
+                            config_path=str(config) if config else None, resume=progress,
+                            live=_LiveTrain(stderr))
+        _print_train(stdout, summary, run.path)
+        return summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
+
+    _guard(body)
+
+
+def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    status = s["status"]
+    style = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
+    console.print(f"[{style}]{status}[/]: {s['progress']['epoch']} epochs, {s['progress']['step']} steps "
+                  f"in {s['timings']['total_s']:.1f} s", highlight=False)
+    if s.get("stop"):
+        console.print(s["stop"]["message"], markup=False)
+    table = Table(show_header=True, title_justify="left")
+    for col in ("metric", "final", "best", "best at"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    final = s.get("final") or {}
+    for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        if final.get(metric) is None:
+            continue
+        best = (s.get("best") or {}).get(metric)
+        table.add_row(metric, f"{final[metric]:.4g}", f"{best['value']:.4g}" if best else "",
+                      f"epoch {best['epoch']}" if best else "")
+    for metric, value in (s.get("test") or {}).items():
+        table.add_row(metric, f"{value:.4g}", "", "")
+    if table.row_count:
+        console.print(table)
+    console.print(f"wrote {path}/ (steps.csv, epochs.csv, lr.png, loss.png, metrics.png, summary.json, "
+                  "checkpoints/)", markup=False)
+
+
+@app.command("preview")
+def preview(
+    config: ConfigArg = None,
+    schedule: ScheduleOpt = None,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs (train.epochs).")] = None,
+) -> None:
+    """The LR (and momentum) curve of a schedule, computed without a model or data."""
+
+    def body() -> int:
+        from .config import dump_config, load_config
+
+        cfg = load_config(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule)
+        from .data import train_size
+        from .optim import config_lrs_and_momenta
+        from .runs import RunDir
+        from .schedules import Plan, build_schedule, resolve_schedule
+        from .schedules import preview as schedule_rows
+        from .trainer import steps_per_epoch
+
+        spec = resolve_schedule(cfg.schedule.model_dump())
+        n = train_size(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction)
+        plan = Plan(steps_per_epoch(-(-n // cfg.data.batch_size), cfg.train.accumulate), cfg.train.epochs)
+        base_lrs, momenta = config_lrs_and_momenta(cfg.optimizer.name, cfg.optimizer.kwargs)
+        sched = build_schedule(spec, base_lrs, plan, momenta)
+        rows = schedule_rows(spec, base_lrs, plan, momenta)
+        run = RunDir.create(out, Path(config).stem if config else "quickstart", f"preview-{sched.name}")
+        run.write_config(dump_config(cfg))
+        columns = ["step", "epoch", "lr"] + (["momentum"] if "momentum" in rows[0] else []) + \
+            sorted(k for k in rows[0] if k.startswith("lr/pg"))
+        with run.csv("schedule.csv", columns) as log:
+            for row in rows:
+                log.write({k: row.get(k) for k in columns})
+        from . import plots
+
+        plots.plot_schedule(rows, run.file("schedule.png"), title=f"{sched.name}: {plan.epochs} epochs x "
+                            f"{plan.steps_per_epoch} steps", boundaries=sched.boundaries())
+        stdout, _ = _consoles()
+        lrs = [r["lr"] for r in rows]
+        stdout.print(f"schedule {sched.name} ({sched.interval} interval): {plan.total_steps} steps = "
+                     f"{plan.epochs} epochs x {plan.steps_per_epoch} steps of batch {cfg.data.batch_size}")
+        stdout.print(ascii_curve(lrs), markup=False, highlight=False)
+        stdout.print(f"lr: first {lrs[0]:.3g}, min {min(lrs):.3g}, max {max(lrs):.3g}, last {lrs[-1]:.3g}")
+        if sched.needs_metric:
+            stdout.print(f"note: {sched.name} lowers the LR when {sched.monitor} stops improving, so its real "
+                         "curve depends on the metrics; shown is the LR before any reduction", style="yellow")
+        stdout.print(f"wrote {run.path}/ (schedule.csv, schedule.png, config.yaml)", markup=False)
+        return 0
+
+    _guard(body)
+
+
+def ascii_curve(values: list[float], width: int = 64, height: int = 8) -> str:
+    """A compact terminal plot of a curve: `height` rows of `width` columns, y labelled at both ends."""
+    if not values:
+        return ""
+    cols = [values[min(len(values) - 1, int(i * len(values) / width))] for i in range(min(width, len(values)))]
+    lo, hi = min(cols), max(cols)
+    span = (hi - lo) or 1.0
+    levels = [round((v - lo) / span * (height - 1)) for v in cols]
+    lines = []
+    for row in range(height - 1, -1, -1):
+        label = f"{hi:9.3g} |" if row == height - 1 else f"{lo:9.3g} |" if row == 0 else " " * 9 + " |"
+        lines.append(label + "".join("*" if lv == row else " " for lv in levels))
+    lines.append(" " * 10 + "+" + "-" * len(cols) + " step")
+    return "\n".join(lines)
+
+
 @app.command("list")
 def list_registries() -> None:
     """What the registries hold: datasets, models, optimizers, losses, schedules."""

@@ -226,12 +226,101 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
     return f"{origin}: {msg}, got {given!r}"
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def choose_schedule(doc: dict[str, Any], name: str) -> None:
+    """Make `name` the config's schedule (--schedule), keeping the old one's flat arguments in its block.
+
+    `schedule: {name: step, step_size: 3}` with `--schedule cyclic` becomes
+    `schedule: {name: cyclic, step: {step_size: 3}}`, so the saved config reruns the same way.
+    """
+    from .schedules import SCHEDULES
+
+    new = SCHEDULES.canonical(name)
+    if new is None:
+        SCHEDULES.get(name, key="--schedule")  # raises with the valid choices
+    section = doc.get("schedule")
+    if section is None:
+        section = doc["schedule"] = {}
+    if not isinstance(section, dict):
+        return  # validation reports it
+    old = SCHEDULES.canonical(str(section.get("name", "constant")))
+    if old != new and old is not None:
+        flat = {k: v for k, v in section.items()
+                if k not in ("name", "interval", "warmup") and SCHEDULES.canonical(str(k)) is None}
+        if flat:
+            block = next((k for k in section if SCHEDULES.canonical(str(k)) == old), old)
+            for k in flat:
+                del section[k]
+            existing = section.get(block) if isinstance(section.get(block), dict) else {}
+            section[block] = {**existing, **flat}
+    section["name"] = new
+
+
+CYCLIC_NAMES, ONECYCLE_NAMES = ("cyclic", "CyclicLR"), ("onecycle", "OneCycleLR")
+
+
+def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
+    """Fill the LRs a find-lr run suggested into `doc`; returns {dotted key: value} of what it set.
+
+    optimizer.lr gets the suggested LR; a cyclic schedule gets the CLR bounds and a one-cycle
+    schedule its max_lr, wherever the config keeps that schedule's arguments (flat or in a block).
+    """
+    import json
+
+    from .schedules import SCHEDULES
+
+    summary_path = Path(run_dir) / "summary.json"
+    if not summary_path.is_file():
+        raise LrtoolError(f"--lr-from {run_dir}: not a run directory (no summary.json)")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LrtoolError(f"--lr-from {run_dir}: cannot read summary.json ({e})") from None
+    if summary.get("command") != "find-lr":
+        raise LrtoolError(f"--lr-from {run_dir}: expected a find-lr run, got a "
+                          f"'{summary.get('command', 'unknown')}' run")
+    if not isinstance(summary.get("lr"), (int, float)) or not summary.get("clr"):
+        why = "; ".join(summary.get("notes") or []) or "the range test made no suggestion"
+        raise LrtoolError(f"--lr-from {run_dir}: the run has no suggestions ({why})")
+    taken: dict[str, float] = {}
+
+    def put(node: dict[str, Any], prefix: str, key: str, value: float) -> None:
+        node[key] = float(value)
+        taken[f"{prefix}.{key}"] = float(value)
+
+    optimizer = doc.get("optimizer")
+    if not isinstance(optimizer, dict):
+        optimizer = doc["optimizer"] = {} if optimizer is None else optimizer
+    put(optimizer, "optimizer", "lr", summary["lr"])
+    section = doc.get("schedule")
+    if section is None:
+        section = doc["schedule"] = {}
+    if not isinstance(section, dict):
+        return taken
+    chosen = SCHEDULES.canonical(str(section.get("name", "constant")))
+    values = {**{n: {"base_lr": summary["clr"]["base_lr"], "max_lr": summary["clr"]["max_lr"]}
+                 for n in CYCLIC_NAMES},
+              **{n: {"max_lr": summary["onecycle"]["max_lr"]} for n in ONECYCLE_NAMES}}
+    for name, bounds in values.items():
+        block = next((k for k in section if SCHEDULES.canonical(str(k)) == name), None)
+        if block is not None and isinstance(section[block], dict):
+            for k, v in bounds.items():
+                put(section[block], f"schedule.{block}", k, v)
+        elif chosen == name:
+            for k, v in bounds.items():
+                put(section, "schedule", k, v)
+    return taken
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
+                schedule: str | None = None, lr_from: str | Path | None = None,
+                taken: dict[str, float] | None = None) -> Config:
     """Read, override and validate a config.
 
     Args:
         path: the YAML file, or None for the built-in defaults (the quickstart).
         overrides: `a.b=value` strings from --set (and from command-line options), applied in order.
+        schedule: a schedule name that replaces the config's (--schedule).
+        lr_from: a find-lr run whose suggestions fill the LRs (--lr-from); what it set is put in `taken`.
 
     Returns:
         The validated Config; unknown registry names and arguments are checked by `check_components`.
@@ -239,6 +328,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     doc = read_config_file(path) if path is not None else {}
     source = str(path) if path is not None else "config"
     from_set = {apply_override(doc, item) for item in overrides}
+    if schedule is not None:
+        choose_schedule(doc, schedule)
+    if lr_from is not None:
+        got = apply_lr_from(doc, lr_from)
+        if taken is not None:
+            taken.update(got)
     try:
         return Config.model_validate(doc)
     except ValidationError as e:
@@ -258,6 +353,9 @@ def check_components(cfg: Config) -> None:
     validate_model(cfg.model.name, cfg.model.kwargs, key="model")
     validate_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, key="optimizer")
     validate_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
+    from .schedules import resolve_schedule
+
+    resolve_schedule(cfg.schedule.model_dump(), key="schedule")
 
 
 def dump_config(cfg: Config) -> str:

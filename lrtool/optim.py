@@ -415,3 +415,30 @@ def build_loss(name: str, kwargs: dict, key: str = "loss") -> LossFn:
         LrtoolError: one line naming `key` or `key.<arg>`.
     """
     return _build_loss(name, kwargs, key)
+
+
+def config_lrs_and_momenta(name: str, kwargs: dict) -> tuple[list[float], list[float] | None]:
+    """Each param group's lr and momentum (or beta1) as the config sets them, without building anything.
+
+    Used by `lrtool preview`, which computes a schedule with no model. Group 0 is the default group,
+    then one per `param_groups` entry, as build_optimizer makes them.
+    """
+    cls = OPTIMIZERS.get(name, "optimizer.name")
+    params = inspect.signature(cls).parameters
+    kwargs = dict(kwargs or {})
+    groups = [kwargs] + [{**kwargs, **g} for g in kwargs.get("param_groups") or [] if isinstance(g, dict)]
+
+    def default(arg: str) -> Any:
+        p = params.get(arg)
+        return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+    lrs = [float(g.get("lr", default("lr"))) for g in groups]
+    if "betas" in params:
+        momenta = [float((g.get("betas") or default("betas"))[0]) for g in groups]
+    elif "momentum" in params:
+        momenta = [float(g.get("momentum", default("momentum")) or 0.0) for g in groups]
+        if not any(momenta):
+            return lrs, None
+    else:
+        return lrs, None
+    return lrs, momenta

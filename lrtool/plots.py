@@ -30,6 +30,89 @@ def _save(fig: Any, path: Path) -> None:
     os.replace(tmp, path)  # a reader never sees half a PNG
 
 
+def ema(values: Sequence[float], beta: float = 0.9) -> list[float]:
+    """Bias-corrected exponential moving average, skipping non-finite values."""
+    avg, t, out = 0.0, 0, []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(math.nan)
+            continue
+        t += 1
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta**t))
+    return out
+
+
+def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
+                  boundaries: Sequence[tuple[int, str]] = ()) -> None:
+    """LR (and momentum) vs optimizer step, with phase boundaries and restarts marked."""
+    plt = _pyplot()
+    has_mom = any("momentum" in r for r in rows)
+    fig, axes = plt.subplots(2 if has_mom else 1, 1, figsize=(7, 5.5 if has_mom else 3.6), sharex=True,
+                             squeeze=False)
+    ax = axes[0][0]
+    steps = [r["step"] for r in rows]
+    groups = sorted({k for r in rows for k in r if k.startswith("lr/pg")})
+    for g in groups or ["lr"]:
+        ax.plot(steps, [r.get(g) for r in rows], lw=1.6, label=g if groups else "lr")
+    for i, (step, label) in enumerate(boundaries):
+        ax.axvline(step, color="grey", ls=":", lw=0.8, label="phase boundary / restart" if i == 0 else None)
+    ax.set_ylabel("learning rate")
+    ax.set_title(title or "learning-rate schedule")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if has_mom:
+        ax2 = axes[1][0]
+        ax2.plot(steps, [r.get("momentum") for r in rows], color="tab:orange", lw=1.6, label="momentum")
+        ax2.set_ylabel("momentum / beta1")
+        ax2.grid(True, alpha=0.3)
+        ax2.legend(fontsize=8)
+    axes[-1][0].set_xlabel("optimizer step")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_training(run_dir: Path) -> None:
+    """lr.png, loss.png and metrics.png of a train run, drawn from its steps.csv and epochs.csv."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    plt = _pyplot()
+    steps = pd.read_csv(run_dir / "steps.csv") if (run_dir / "steps.csv").exists() else None
+    if steps is not None and len(steps):
+        rows = steps.to_dict("records")
+        plot_schedule(rows, run_dir / "lr.png", title="learning rate used at each step")
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        loss = pd.to_numeric(steps["loss"], errors="coerce")
+        ax.plot(steps["step"], loss, color="tab:blue", alpha=0.3, lw=1, label="loss")
+        ax.plot(steps["step"], ema(list(loss)), color="tab:blue", lw=2, label="smoothed (EMA 0.9)")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        _save(fig, run_dir / "loss.png")
+        plt.close(fig)
+    epochs = pd.read_csv(run_dir / "epochs.csv") if (run_dir / "epochs.csv").exists() else None
+    if epochs is not None and len(epochs):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for col, style in (("train_loss", "-"), ("val_loss", "--")):
+            if epochs[col].notna().any():
+                ax1.plot(epochs["epoch"], epochs[col], style, marker="o", ms=3, label=col)
+        for col, style in (("train_acc", "-"), ("val_acc", "--")):
+            if epochs[col].notna().any():
+                ax2.plot(epochs["epoch"], epochs[col], style, marker="o", ms=3, label=col)
+        for ax, label in ((ax1, "loss"), (ax2, "accuracy")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        _save(fig, run_dir / "metrics.png")
+        plt.close(fig)
+
+
 def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path, title: str = "",
                  log_x: bool = True) -> None:
     """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; accuracy vs LR when measured."""

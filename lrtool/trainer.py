@@ -1,0 +1,414 @@
+"""`lrtool train`: the training loop, its logs, checkpoints, exact resume and clean stops.
+
+The LR of every optimizer step comes from `Schedule.lr(step)` (a pure function of the global step),
+so an interrupted run resumed from its checkpoint follows the same trajectory as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from . import engine
+from .errors import LrtoolError, RunFailed
+from .optim import momentum_key, set_lr_and_momentum
+from .runs import RunDir, now_iso, versions
+from .schedules import Plan, Schedule, build_schedule, resolve_schedule
+
+STEP_COLUMNS = ("step", "epoch", "lr", "loss")
+EPOCH_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s")
+PLOT_EVERY_S = 30.0
+EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
+
+
+def base_momenta(optimizer: torch.optim.Optimizer) -> list[float] | None:
+    """Each group's momentum (SGD) or beta1 (Adam family), or None when there is none to cycle."""
+    which = momentum_key(optimizer)
+    if which is None:
+        return None
+    return [float(g["betas"][0]) if which == "betas" else float(g["momentum"]) for g in optimizer.param_groups]
+
+
+def steps_per_epoch(num_batches: int, accumulate: int) -> int:
+    """Optimizer steps in an epoch of `num_batches` micro-batches (a short last group still steps)."""
+    return max(1, math.ceil(num_batches / accumulate))
+
+
+def make_schedule(setup: Any, schedule_name: str | None = None) -> tuple[Schedule, Plan]:
+    """Resolve and build the run's schedule against its optimizer and data (errors before training)."""
+    cfg = setup.cfg
+    spec = resolve_schedule(cfg.schedule.model_dump(), schedule_name)
+    plan = Plan(steps_per_epoch(setup.data.train.num_batches(cfg.data.batch_size), cfg.train.accumulate),
+                cfg.train.epochs)
+    base_lrs = [float(g["lr"]) for g in setup.optimizer.param_groups]
+    return build_schedule(spec, base_lrs, plan, base_momenta(setup.optimizer)), plan
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes the current step, saves everything, then stops."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator["StopFlag"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self.signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self.signal = signum
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+@dataclass
+class Progress:
+    """Counters and running metrics, saved in every checkpoint."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps done
+    epoch_steps: int = 0  # optimizer steps done in the current epoch
+    elapsed: float = 0.0  # seconds of training before this process (resume)
+    epoch_gen_state: Any = None  # the data-order generator at the start of the current epoch
+    sums: dict[str, Any] = field(default_factory=dict)  # device tensors: loss sum, correct, count
+    best: dict[str, Any] = field(default_factory=dict)
+
+
+def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, path: Any) -> None:
+    """Everything needed to continue exactly: weights, optimizer, scaler, schedule, RNGs, counters."""
+    state = {
+        "model": setup.model.state_dict(),
+        "optimizer": setup.optimizer.state_dict(),
+        "scaler": setup.precision.scaler.state_dict(),
+        "schedule": schedule.state_dict(),
+        "rng": engine.rng_state(),
+        "generator": setup.generator.get_state(),
+        "progress": {k: v for k, v in progress.__dict__.items()},
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill never leaves half a checkpoint
+
+
+def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
+    """Restore a checkpoint written by `_checkpoint` into the freshly built setup."""
+    try:
+        state = torch.load(path, map_location=setup.device, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - a corrupt checkpoint is a user-facing problem
+        raise LrtoolError(f"{path}: cannot read the checkpoint ({e})") from None
+    setup.model.load_state_dict(state["model"])
+    setup.optimizer.load_state_dict(state["optimizer"])
+    setup.precision.scaler.load_state_dict(state["scaler"])
+    schedule.load_state_dict(state["schedule"])
+    setup.generator.set_state(state["generator"])
+    progress = Progress(**state["progress"])
+    engine.set_rng_state(state["rng"])
+    return progress
+
+
+def _improved(metric: str, value: float, best: dict[str, Any]) -> bool:
+    if not math.isfinite(value):
+        return False
+    old = best.get(metric)
+    return old is None or (value > old["value"] if metric.endswith("acc") else value < old["value"])
+
+
+def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_name: str,
+          config_path: str | None, resume: Progress | None = None, live: Any = None) -> dict[str, Any]:
+    """Train `setup.model` for the configured epochs, logging into `run`.
+
+    Args:
+        setup: what build.build() made from the config.
+        run: the run directory (config.yaml already written).
+        schedule, plan: from make_schedule().
+        schedule_name: the schedule's name, for the summary.
+        config_path: the config file given on the command line (recorded in the summary).
+        resume: the Progress of a loaded checkpoint, to continue a run in place.
+        live: an object with `start(plan)`, `update(...)`, `stop()` for progress display, or None.
+
+    Returns:
+        summary.json's content; its "status" says how the run ended.
+    """
+    cfg, model, optimizer = setup.cfg, setup.model, setup.optimizer
+    tc, bs = cfg.train, cfg.data.batch_size
+    data, precision, loss_fn = setup.data, setup.precision, setup.loss_fn
+    multi = len(optimizer.param_groups) > 1
+    cycles_momentum = schedule.momentum(0) is not None
+    columns = STEP_COLUMNS + (("momentum",) if cycles_momentum else ()) + \
+        tuple(f"lr/pg{i}" for i in range(len(optimizer.param_groups)) if multi) + ("time_s",)
+    p = resume or Progress()
+    t0 = time.perf_counter() - p.elapsed
+    summary = run.read_summary() if resume else {}
+    summary.update({
+        "status": "running", "command": "train", "schedule": schedule_name, "config": config_path,
+        "started": summary.get("started") or now_iso(), "ended": None, "device": str(setup.device),
+        "seed": cfg.seed, "precision": tc.precision, "versions": versions(), "epochs": plan.epochs,
+        "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
+        "resumed": summary.get("resumed", 0) + (1 if resume else 0),
+    })
+    summary.pop("stop", None)
+    summary.pop("error", None)
+    run.write_summary(summary)
+    (run.path / "checkpoints").mkdir(exist_ok=True)
+    if resume:
+        _truncate_logs(run, p)
+    steps_log = run.csv("steps.csv", columns, append=bool(resume))
+    epochs_log = run.csv("epochs.csv", EPOCH_COLUMNS, append=bool(resume))
+    stop, status, message, bad_step = StopFlag(), "completed", "", None
+    pending: list[tuple[int, int, list[float], Any, float]] = []  # steps not yet read back to the host
+
+    def flush() -> int | None:
+        """Read the pending losses back (one host sync) and log them; returns a non-finite step."""
+        if not pending:
+            return None
+        values = torch.stack([x[3] for x in pending]).tolist()
+        first_bad = None
+        for (step, epoch, lrs, _loss, t), value in zip(pending, values):
+            row = {"step": step, "epoch": epoch, "lr": lrs[0], "loss": value, "time_s": round(t, 4)}
+            if cycles_momentum:
+                row["momentum"] = schedule.momentum(step)[0]
+            if multi:
+                row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
+            steps_log.write(row)
+            if not math.isfinite(value):
+                first_bad = step
+                break
+        if live is not None:
+            live.update(step=pending[-1][0] + 1, loss=values[-1], lr=pending[-1][2][0])
+        pending.clear()
+        return first_bad
+
+    if live is not None:
+        live.start(plan, p)
+    lrs = schedule.lr(max(0, p.step - 1))
+    last_plot = time.perf_counter()
+    model.train()
+    try:
+        with stop.installed():
+            while p.epoch < plan.epochs and status == "completed":
+                if p.epoch_steps == 0:
+                    p.epoch_gen_state = setup.generator.get_state()
+                    p.sums = {"loss": torch.zeros((), device=setup.device, dtype=torch.float64),
+                              "correct": torch.zeros((), device=setup.device, dtype=torch.int64), "n": 0}
+                else:  # resuming mid-epoch: replay the epoch's order, skip the steps already done
+                    setup.generator.set_state(p.epoch_gen_state)
+                batches = data.train.batches(bs, shuffle=True, generator=setup.generator)
+                for _ in range(p.epoch_steps * tc.accumulate):
+                    next(batches, None)
+                for micro in _chunks(batches, tc.accumulate):
+                    lrs = schedule.lr(p.step)
+                    set_lr_and_momentum(optimizer, lrs, schedule.momentum(p.step))
+                    step_loss = torch.zeros((), device=setup.device)
+                    for x, y in micro:
+                        loss, correct = engine.forward_backward(model, x, y, loss_fn, precision,
+                                                                1.0 / len(micro))
+                        step_loss += loss / len(micro)
+                        p.sums["loss"] += loss.double() * len(y)
+                        p.sums["correct"] += correct
+                        p.sums["n"] += len(y)
+                    engine.optimizer_step(model, optimizer, precision, tc.grad_clip)
+                    pending.append((p.step, p.epoch, lrs, step_loss, time.perf_counter() - t0))
+                    p.step += 1
+                    p.epoch_steps += 1
+                    # host reads only every log_every steps (and at the end of the epoch)
+                    if len(pending) >= tc.log_every:
+                        bad_step = flush()
+                    if bad_step is not None and tc.on_nan == "stop":
+                        status = "diverged"
+                        break
+                    if stop.signal is not None:
+                        status = "interrupted"
+                        break
+                bad = flush()
+                bad_step = bad_step if bad_step is not None else bad
+                if bad_step is not None and tc.on_nan == "stop":
+                    status = "diverged"
+                if status != "completed":
+                    break
+                _end_epoch(setup, run, schedule, p, epochs_log, t0, lrs, live)
+                if p.best.get("_new") and tc.checkpoints:
+                    _checkpoint(setup, schedule, p, run.path / "checkpoints" / "best.pt")
+                p.best.pop("_new", None)
+                if tc.checkpoints:
+                    _checkpoint(setup, schedule, p, run.path / "checkpoints" / "last.pt")
+                run.update_summary(progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
+                                   final=summary_final(run))
+                # plots are refreshed by elapsed time, not every epoch, to stay off the training path
+                if time.perf_counter() - last_plot > PLOT_EVERY_S:
+                    plot_run(run)
+                    last_plot = time.perf_counter()
+                if live is not None:
+                    live.epoch_done(p)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except Exception as e:
+        flush_quietly(flush)
+        steps_log.close()
+        epochs_log.close()
+        _finish(run, "failed", p, t0, error=f"{type(e).__name__}: {e}")
+        raise RunFailed(f"training failed at step {p.step}: {type(e).__name__}: {e}; "
+                        f"logs kept in {run.path}") from e
+    finally:
+        if live is not None:
+            live.stop()
+    flush_quietly(flush)
+    steps_log.close()
+    epochs_log.close()
+    if status == "interrupted":
+        p.elapsed = time.perf_counter() - t0
+        if tc.checkpoints:  # a mid-epoch checkpoint: --resume replays the epoch's order and skips ahead
+            _checkpoint(setup, schedule, p, run.path / "checkpoints" / "last.pt")
+        sig = stop.signal
+        message = (f"stopped by {signal.Signals(sig).name if sig else 'SIGINT'} at step {p.step} "
+                   f"(epoch {p.epoch + 1}); continue with: lrtool train --resume {run.path}")
+        return _finish(run, status, p, t0, stop={"reason": "interrupted", "step": p.step, "message": message},
+                       exit_code=143 if sig == signal.SIGTERM else 130)
+    if status == "diverged":
+        message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
+                   f"the last good checkpoint is checkpoints/last.pt")
+        return _finish(run, status, p, t0, stop={"reason": "non_finite", "step": bad_step, "message": message})
+    test = None
+    if data.test is not None:
+        test_loss, test_acc = engine.evaluate(model, data.test.batches(_eval_bs(cfg), shuffle=False),
+                                              loss_fn, precision)
+        test = {"test_loss": test_loss, "test_acc": test_acc}
+    return _finish(run, "completed", p, t0, test=test)
+
+
+def _chunks(batches: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for b in batches:
+        chunk.append(b)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _eval_bs(cfg: Any) -> int:
+    return cfg.data.eval_batch_size or cfg.data.batch_size * 4
+
+
+def _end_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, log: Any, t0: float,
+               lrs: list[float], live: Any) -> None:
+    """Validate, log the epoch, feed a plateau schedule, track the best metrics."""
+    cfg = setup.cfg
+    n = max(1, p.sums["n"])
+    train_loss = float(p.sums["loss"]) / n  # one host read per epoch
+    train_acc = int(p.sums["correct"]) / n
+    val_loss = val_acc = None
+    if setup.data.val is not None:
+        val_loss, val_acc = engine.evaluate(setup.model, setup.data.val.batches(_eval_bs(cfg), shuffle=False),
+                                            setup.loss_fn, setup.precision)
+    p.epoch += 1
+    p.epoch_steps = 0
+    row = {"epoch": p.epoch, "step": p.step, "lr": lrs[0], "train_loss": train_loss, "train_acc": train_acc,
+           "val_loss": val_loss, "val_acc": val_acc, "time_s": round(time.perf_counter() - t0, 4)}
+    log.write(row)
+    metrics = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
+    if schedule.needs_metric:
+        monitored = metrics.get(schedule.monitor)
+        if monitored is None:
+            raise LrtoolError(f"schedule: {schedule.name} monitors {schedule.monitor}, which this run does "
+                              "not measure (no validation split? set data.val_fraction > 0)")
+        schedule.observe(p.epoch - 1, monitored)
+    for name in ("val_acc", "val_loss", "train_loss"):
+        value = metrics[name]
+        if value is not None and _improved(name, value, p.best):
+            p.best[name] = {"value": value, "epoch": p.epoch, "step": p.step}
+            if name == cfg.train.monitor or (name == "train_loss" and setup.data.val is None):
+                p.best["_new"] = True
+
+
+def _public(best: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in best.items() if not k.startswith("_")}
+
+
+def summary_final(run: RunDir) -> dict[str, Any] | None:
+    """The last row of epochs.csv as the run's final metrics."""
+    import csv
+
+    path = run.path / "epochs.csv"
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    last = rows[-1]
+    return {k: (float(v) if v not in ("", None) else None) if k not in ("epoch", "step") else int(v)
+            for k, v in last.items() if k != "time_s"}
+
+
+def flush_quietly(flush: Any) -> None:
+    """Log what is pending even when the run is going down."""
+    try:
+        flush()
+    except Exception:  # noqa: BLE001 - the original error matters more
+        pass
+
+
+def plot_run(run: RunDir) -> None:
+    """Draw the run's figures from its CSVs; a plotting problem never costs the run."""
+    from . import plots
+
+    try:
+        plots.plot_training(run.path)
+    except Exception as e:  # noqa: BLE001
+        print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
+
+
+def _finish(run: RunDir, status: str, p: Progress, t0: float, exit_code: int | None = None,
+            **fields: Any) -> dict[str, Any]:
+    total = time.perf_counter() - t0
+    plot_run(run)
+    summary = run.update_summary(
+        status=status, ended=now_iso(), progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
+        final=summary_final(run), exit_code=EXIT_CODES[status] if exit_code is None else exit_code,
+        timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
+    return summary
+
+
+def _truncate_logs(run: RunDir, p: Progress) -> None:
+    """Drop log rows written after the checkpoint (a killed run logs ahead of its last checkpoint)."""
+    import csv
+    import io
+
+    from .runs import atomic_write_text
+
+    for name, key, limit in (("steps.csv", "step", p.step), ("epochs.csv", "epoch", p.epoch + 1)):
+        path = run.path / name
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        if not lines:
+            continue
+        if not lines[-1].endswith("\n"):
+            lines = lines[:-1]  # a row cut off by a kill
+        header = next(csv.reader(io.StringIO(lines[0])))
+        idx = header.index(key)
+        keep = [lines[0]]
+        for line in lines[1:]:
+            cells = next(csv.reader(io.StringIO(line)), None)
+            if cells and len(cells) == len(header) and int(cells[idx]) < limit:
+                keep.append(line)
+        atomic_write_text(path, "".join(keep))
