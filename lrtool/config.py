@@ -95,6 +95,7 @@ class TrainConfig(_Strict):
     log_every: int = Field(10, gt=0, description="steps between host reads of loss/accuracy")
     monitor: Literal["val_acc", "val_loss"] = "val_acc"
     checkpoints: bool = True
+    plots: bool = Field(True, description="draw lr.png, loss.png and metrics.png")
     channels_last: bool = False
     compile: bool = False
     on_nan: Literal["stop", "continue"] = "stop"

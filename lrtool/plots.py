@@ -158,3 +158,105 @@ def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path,
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- compare overlays
+
+
+def _overlay_style(i: int) -> dict[str, Any]:
+    """Colour by index; past ten runs the line style changes so colours stay distinguishable."""
+    return {"color": f"C{i % 10}", "ls": ("-", "--", ":", "-.")[(i // 10) % 4]}
+
+
+def _clip_top(ax: Any, ys: list[list[float]]) -> None:
+    """Keep one diverging run from squashing every other curve to a flat line."""
+    finite = [[v for v in y if math.isfinite(v)] for y in ys]
+    finite = [sorted(y) for y in finite if y]
+    if not finite:
+        return
+    lo = min(y[0] for y in finite)
+    typical = max(y[int(0.9 * (len(y) - 1))] for y in finite)
+    top = max(y[-1] for y in finite)
+    if top > lo + 3 * (typical - lo) and typical > lo:
+        ax.set_ylim(lo - 0.05 * (typical - lo), typical + 0.3 * (typical - lo))
+
+
+def plot_overlay(series: list[dict[str, Any]], path: Path, *, xlabel: str, ylabel: str, title: str = "",
+                 log_y: bool = False) -> None:
+    """Curves of several runs on one axis, with a legend and labelled axes.
+
+    Args:
+        series: one dict per run or seed group: label, x, y; optionally band = (low, high)
+            (drawn shaded around a group's mean line) and members = [(x, y), ...] (drawn faint).
+        path: the PNG to write.
+        xlabel, ylabel, title: axis labels and title.
+        log_y: log-scale y axis (learning rates), used only when every value is positive.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    all_y: list[list[float]] = []
+    for i, s in enumerate(series):
+        style = _overlay_style(i)
+        y = _finite(s["y"])
+        all_y.append(y)
+        for mx, my in s.get("members") or []:
+            ax.plot(mx, _finite(my), color=style["color"], lw=0.8, alpha=0.35)
+        ax.plot(s["x"], y, lw=1.8, label=s["label"], **style)
+        if s.get("band"):
+            low, high = s["band"]
+            ax.fill_between(s["x"], _finite(low), _finite(high), color=style["color"], alpha=0.18, lw=0)
+    values = [v for y in all_y for v in y if math.isfinite(v)]
+    if log_y and values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+    elif not log_y:
+        _clip_top(ax, all_y)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_lr_find_overlay(curves: list[dict[str, Any]], path: Path, *, title: str = "LR range tests",
+                         log_x: bool = True) -> None:
+    """Loss vs LR of several range tests, each run's suggestions marked on its own curve.
+
+    Args:
+        curves: one dict per run: label, lr, loss (smoothed), suggestions = {name: (lr, loss)}.
+        path: the PNG to write.
+        title: figure title.
+        log_x: log-scale LR axis (exponential sweeps).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    firsts, lows, tops = [], [], []
+    for i, c in enumerate(curves):
+        style = _overlay_style(i)
+        loss = _finite(c["loss"])
+        ax.plot(c["lr"], loss, lw=1.8, label=c["label"], **style)
+        for name, (lr, value) in (c.get("suggestions") or {}).items():
+            marker = MARKERS.get(name, ("black", "x"))[1]
+            ax.plot([lr], [value], marker=marker, ms=9, ls="none", color=style["color"],
+                    markeredgecolor="black", label=f"{c['label']} {name}: {lr:.2g}")
+        finite = [v for v in loss if math.isfinite(v)]
+        if finite:
+            firsts.append(finite[0])
+            lows.append(min(finite))
+            tops.append(max(finite))
+    if lows:  # as in plot_lr_find: the diverging tails would hide where the curves differ
+        lo, first, top = min(lows), max(firsts), max(tops)
+        span = (first - lo) or (top - lo) or abs(lo) or 1.0
+        ax.set_ylim(lo - 0.1 * span, min(top, first + 0.5 * span) + 0.1 * span)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

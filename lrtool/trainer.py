@@ -251,7 +251,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                 run.update_summary(progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
                                    final=summary_final(run))
                 # plots are refreshed by elapsed time, not every epoch, to stay off the training path
-                if time.perf_counter() - last_plot > PLOT_EVERY_S:
+                if tc.plots and time.perf_counter() - last_plot > PLOT_EVERY_S:
                     plot_run(run)
                     last_plot = time.perf_counter()
                 if live is not None:
@@ -262,7 +262,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         flush_quietly(flush)
         steps_log.close()
         epochs_log.close()
-        _finish(run, "failed", p, t0, error=f"{type(e).__name__}: {e}")
+        _finish(run, "failed", p, t0, plots=tc.plots, error=f"{type(e).__name__}: {e}")
         raise RunFailed(f"training failed at step {p.step}: {type(e).__name__}: {e}; "
                         f"logs kept in {run.path}") from e
     finally:
@@ -278,18 +278,18 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         sig = stop.signal
         message = (f"stopped by {signal.Signals(sig).name if sig else 'SIGINT'} at step {p.step} "
                    f"(epoch {p.epoch + 1}); continue with: lrtool train --resume {run.path}")
-        return _finish(run, status, p, t0, stop={"reason": "interrupted", "step": p.step, "message": message},
+        return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "interrupted", "step": p.step, "message": message},
                        exit_code=143 if sig == signal.SIGTERM else 130)
     if status == "diverged":
         message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
                    f"the last good checkpoint is checkpoints/last.pt")
-        return _finish(run, status, p, t0, stop={"reason": "non_finite", "step": bad_step, "message": message})
+        return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "non_finite", "step": bad_step, "message": message})
     test = None
     if data.test is not None:
         test_loss, test_acc = engine.evaluate(model, data.test.batches(_eval_bs(cfg), shuffle=False),
                                               loss_fn, precision)
         test = {"test_loss": test_loss, "test_acc": test_acc}
-    return _finish(run, "completed", p, t0, test=test)
+    return _finish(run, "completed", p, t0, plots=tc.plots, test=test)
 
 
 def _chunks(batches: Iterator, size: int) -> Iterator[list]:
@@ -376,10 +376,11 @@ def plot_run(run: RunDir) -> None:
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 
 
-def _finish(run: RunDir, status: str, p: Progress, t0: float, exit_code: int | None = None,
-            **fields: Any) -> dict[str, Any]:
+def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, exit_code: int | None = None,
+             **fields: Any) -> dict[str, Any]:
     total = time.perf_counter() - t0
-    plot_run(run)
+    if plots:
+        plot_run(run)
     summary = run.update_summary(
         status=status, ended=now_iso(), progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
         final=summary_final(run), exit_code=EXIT_CODES[status] if exit_code is None else exit_code,

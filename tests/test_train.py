@@ -1,0 +1,292 @@
+"""`lrtool train` and `lrtool preview` end to end on the synthetic set (CPU, seconds)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from lrtool import engine
+from lrtool.cli import app
+
+runner = CliRunner()
+
+BASE = """\
+seed: 0
+device: cpu
+data: {name: synthetic, n_samples: 200, n_features: 8, n_classes: 3, batch_size: 32, n_test: 60}
+model: {name: mlp, hidden: [16], dropout: 0.1}
+optimizer: {name: SGD, lr: 0.05, momentum: 0.9}
+train: {epochs: 3, plots: false, log_every: 4}
+"""
+
+# every schedule name with the arguments it needs for a 3-epoch run of 5 steps an epoch
+SCHEDULES = {
+    "StepLR": {"step_size": 1, "gamma": 0.5},
+    "MultiStepLR": {"milestones": [1, 2]},
+    "ExponentialLR": {"gamma": 0.9},
+    "CosineAnnealingLR": {"T_max": 3},
+    "CosineAnnealingWarmRestarts": {"T_0": 2},
+    "CyclicLR": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4},
+    "OneCycleLR": {"max_lr": 0.1},
+    "ReduceLROnPlateau": {"patience": 0},
+    "LambdaLR": {"lr_lambda": "0.5 ** (epoch // 1)"},
+    "MultiplicativeLR": {"lr_lambda": "0.9"},
+    "LinearLR": {"start_factor": 0.5, "total_iters": 2},
+    "ConstantLR": {"factor": 0.5, "total_iters": 1},
+    "PolynomialLR": {"total_iters": 3},
+    "constant": {}, "step": {}, "multistep": {}, "exponential": {}, "cosine": {}, "sgdr": {"t_mult": 1.5},
+    "cyclic": {"mode": "triangular2"}, "onecycle": {}, "plateau": {}, "poly": {}, "warmup_cosine": {"hold": 2},
+}
+
+
+@pytest.fixture
+def cfg_file(tmp_path: Path) -> Path:
+    p = tmp_path / "synth.yaml"
+    p.write_text(BASE)
+    return p
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedule_trains_and_logs_the_lr_preview_predicts(cfg_file, tmp_path, name):
+    sets = [f"--set=schedule.{name}.{k}={json.dumps(v)}" for k, v in SCHEDULES[name].items()]
+    run, prev = tmp_path / "run", tmp_path / "preview"
+    res = invoke("train", cfg_file, "--schedule", name, "--out", run, *sets)
+    assert res.exit_code == 0, res.output
+    s = summary(run)
+    assert s["status"] == "completed" and s["schedule"] == name
+    assert s["progress"] == {"epoch": 3, "step": s["total_steps"]} and s["steps_per_epoch"] == 5
+    steps = rows(run / "steps.csv")
+    assert len(steps) == s["total_steps"] == 15
+    assert len(rows(run / "epochs.csv")) == 3
+    res = invoke("preview", cfg_file, "--schedule", name, "--out", prev, *sets)
+    assert res.exit_code == 0, res.output
+    planned = rows(prev / "schedule.csv")
+    if name not in ("ReduceLROnPlateau", "plateau"):  # plateau depends on the metrics
+        assert [float(r["lr"]) for r in steps] == pytest.approx([float(r["lr"]) for r in planned], rel=1e-12)
+    assert [r["epoch"] for r in steps] == [r["epoch"] for r in planned]
+    if "momentum" in planned[0]:
+        assert [float(r["momentum"]) for r in steps] == pytest.approx([float(r["momentum"]) for r in planned])
+
+
+def test_files_summary_and_plots(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, "--set", "train.plots=true", "--schedule", "onecycle")
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "summary.json", "steps.csv", "epochs.csv",
+                                              "lr.png", "loss.png", "metrics.png", "checkpoints"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.pt", "best.pt"}
+    steps = rows(run / "steps.csv")
+    assert list(steps[0]) == ["step", "epoch", "lr", "loss", "momentum", "time_s"]
+    epochs = rows(run / "epochs.csv")
+    assert list(epochs[0]) == ["epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s"]
+    assert [e["step"] for e in epochs] == ["5", "10", "15"]
+    s = summary(run)
+    assert s["final"]["val_acc"] == pytest.approx(float(epochs[-1]["val_acc"]))
+    best = max(epochs, key=lambda e: float(e["val_acc"]))
+    assert s["best"]["val_acc"]["value"] == pytest.approx(float(best["val_acc"]))
+    assert 0 <= s["test"]["test_acc"] <= 1 and s["test"]["test_loss"] > 0
+    assert {"python", "torch", "torchvision", "lrtool"} <= set(s["versions"])
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert {"model", "optimizer", "scaler", "schedule", "rng", "generator", "progress"} <= set(ckpt)
+    assert ckpt["optimizer"]["state"]  # the optimizer state is saved, as users expect
+    assert "completed" in res.output and "val_acc" in res.output
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["schedule"]["name"] == "onecycle"
+
+
+def test_epoch_interval_changes_exactly_at_the_boundary(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, "--set", "schedule={name: StepLR, step_size: 1, gamma: 0.5}",
+                 "--set", "optimizer.lr=0.1")
+    assert res.exit_code == 0, res.output
+    lrs = [float(r["lr"]) for r in rows(run / "steps.csv")]
+    assert lrs == pytest.approx([0.1] * 5 + [0.05] * 5 + [0.025] * 5)
+    # the same as torch's StepLR stepped once per epoch
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    expected = []
+    for _ in range(3):
+        expected += sched.get_last_lr() * 5
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx(expected, rel=1e-12)
+
+
+def test_schedule_switching_keeps_the_other_blocks(tmp_path):
+    p = tmp_path / "multi.yaml"
+    p.write_text(BASE + "schedule:\n  name: step\n  step_size: 1\n  cyclic: {base_lr: 0.01, max_lr: 0.2}\n")
+    run = tmp_path / "run"
+    assert invoke("train", p, "--schedule", "cyclic", "--out", run).exit_code == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())["schedule"]
+    assert saved == {"name": "cyclic", "cyclic": {"base_lr": 0.01, "max_lr": 0.2}, "step": {"step_size": 1}}
+    lrs = [float(r["lr"]) for r in rows(run / "steps.csv")]
+    assert min(lrs) == pytest.approx(0.01) and max(lrs) <= 0.2
+    # the saved config reruns the same run
+    again = tmp_path / "again"
+    assert invoke("train", run / "config.yaml", "--out", again).exit_code == 0
+    assert [r["lr"] for r in rows(again / "steps.csv")] == [r["lr"] for r in rows(run / "steps.csv")]
+
+
+def test_several_param_groups_are_logged(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, "--schedule", "cosine",
+                 "--set", "optimizer.param_groups=[{match: '^head', lr: 0.01}]")
+    assert res.exit_code == 0, res.output
+    first = rows(run / "steps.csv")[0]
+    assert float(first["lr/pg0"]) == pytest.approx(0.05) and float(first["lr/pg1"]) == pytest.approx(0.01)
+
+
+def test_lr_from_a_find_lr_run(cfg_file, tmp_path):
+    find = tmp_path / "find"
+    res = invoke("find-lr", cfg_file, "--out", find, "--start-lr", "1e-4", "--end-lr", "100", "--num-iter", "40")
+    assert res.exit_code == 0, res.output
+    s = summary(find)
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--schedule", "cyclic", "--lr-from", find, "--out", run)
+    assert res.exit_code == 0, res.output
+    assert f"--lr-from {find}: optimizer.lr=" in res.output.replace("\n", "")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["optimizer"]["lr"] == pytest.approx(s["lr"])
+    assert saved["schedule"]["base_lr"] == pytest.approx(s["clr"]["base_lr"])
+    assert saved["schedule"]["max_lr"] == pytest.approx(s["clr"]["max_lr"])
+    lrs = [float(r["lr"]) for r in rows(run / "steps.csv")]
+    assert lrs[0] == pytest.approx(s["clr"]["base_lr"])
+    one = tmp_path / "one"
+    assert invoke("train", cfg_file, "--schedule", "onecycle", "--lr-from", find, "--out", one).exit_code == 0
+    peak = max(float(r["lr"]) for r in rows(one / "steps.csv"))
+    assert peak == pytest.approx(s["onecycle"]["max_lr"], rel=0.05)
+    bad = invoke("train", cfg_file, "--lr-from", run, "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "expected a find-lr run, got a 'train' run" in bad.output
+
+
+def _interrupt_at(monkeypatch, step: int, sig: int = signal.SIGINT) -> None:
+    """Send a real signal to this process right after optimizer step `step`."""
+    original = engine.optimizer_step
+    count = {"n": 0}
+
+    def wrapped(*a, **k):
+        original(*a, **k)
+        count["n"] += 1
+        if count["n"] == step:
+            os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(engine, "optimizer_step", wrapped)
+
+
+@pytest.mark.parametrize("stop_at, sig, code", [(10, signal.SIGINT, 130), (7, signal.SIGTERM, 143)])
+def test_interrupt_then_resume_equals_uninterrupted(cfg_file, tmp_path, monkeypatch, stop_at, sig, code):
+    sets = ["--schedule", "cyclic", "--set", "schedule.cyclic.step_size=3"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert invoke("train", cfg_file, "--out", full, *sets).exit_code == 0
+    with monkeypatch.context() as m:
+        _interrupt_at(m, stop_at, sig)
+        res = invoke("train", cfg_file, "--out", cut, *sets)
+    assert res.exit_code == code, res.output
+    s = summary(cut)
+    assert s["status"] == "interrupted" and s["progress"]["step"] == stop_at
+    assert f"lrtool train --resume {cut}" in s["stop"]["message"]
+    assert len(rows(cut / "steps.csv")) == stop_at
+    res = invoke("train", "--resume", cut)
+    assert res.exit_code == 0, res.output
+    assert summary(cut)["status"] == "completed" and summary(cut)["resumed"] == 1
+
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in rs]
+
+    assert strip(rows(cut / "steps.csv")) == strip(rows(full / "steps.csv"))
+    assert strip(rows(cut / "epochs.csv")) == strip(rows(full / "epochs.csv"))
+    a = torch.load(full / "checkpoints" / "last.pt", weights_only=False)["model"]
+    b = torch.load(cut / "checkpoints" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_a_kill_drops_rows_past_the_checkpoint(cfg_file, tmp_path):
+    full, run = tmp_path / "full", tmp_path / "run"
+    assert invoke("train", cfg_file, "--out", full).exit_code == 0
+    assert invoke("train", cfg_file, "--out", run, "--epochs", "2").exit_code == 0
+    # make it look like a run killed during epoch 3 after its epoch-2 checkpoint: "running", extra rows
+    # beyond the checkpoint, a half-written last line
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["train"]["epochs"] = 3
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    s = summary(run)
+    s["status"] = "running"
+    (run / "summary.json").write_text(json.dumps(s))
+    with open(run / "steps.csv", "a") as f:
+        f.write("10,2,0.05,1.0,0.1\n11,2,0.0")
+    res = invoke("train", "--resume", run)
+    assert res.exit_code == 0, res.output
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "time_s"} for r in rs]  # noqa: E731
+    assert strip(rows(run / "steps.csv")) == strip(rows(full / "steps.csv"))
+    assert strip(rows(run / "epochs.csv")) == strip(rows(full / "epochs.csv"))
+
+
+def test_nan_loss_stops_as_diverged(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, "--set", "optimizer.lr=1e12", "--set", "optimizer.momentum=0")
+    assert res.exit_code == 1, res.output
+    s = summary(run)
+    assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite"
+    steps = rows(run / "steps.csv")
+    assert int(steps[-1]["step"]) == s["stop"]["step"]
+    assert steps[-1]["loss"] in ("nan", "inf")
+    assert "diverged" in res.output
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--schedule", "multistep", "--set", "schedule.multistep.milestones=[1, 7]"], "beyond"),
+    (["--schedule", "OneCycleLR", "--set", "schedule.OneCycleLR={max_lr: 0.1, total_steps: 5}"], "shorter"),
+    (["--set", "schedule.warmup={epochs: 5}"], "warmup"),
+    (["--schedule", "cyclik"], "unknown schedule 'cyclik' (did you mean 'cyclic'?)"),
+    (["--set", "schedule.name=step", "--set", "schedule.stepsize=2"], "did you mean 'step_size'?"),
+])
+def test_impossible_plans_fail_before_training(cfg_file, tmp_path, args, expected):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, *args)
+    assert res.exit_code == 2, res.output
+    assert expected in res.output and res.output.startswith("lrtool: error: ")
+    assert not run.exists()
+
+
+def test_resume_refuses_completed_and_non_runs(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", cfg_file, "--out", run, "--epochs", "1").exit_code == 0
+    res = invoke("train", "--resume", run)
+    assert res.exit_code == 2 and "already completed" in res.output
+    res = invoke("train", "--resume", tmp_path)
+    assert res.exit_code == 2 and "not a run directory" in res.output
+    res = invoke("train", "--resume", run, "--set", "optimizer.lr=1")
+    assert res.exit_code == 2 and "its own config.yaml" in res.output
+
+
+def test_preview_files_and_terminal_curve(cfg_file, tmp_path):
+    out = tmp_path / "p"
+    res = invoke("preview", cfg_file, "--schedule", "sgdr", "--out", out, "--epochs", "6")
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in out.iterdir()} == {"schedule.csv", "schedule.png", "config.yaml"}
+    planned = rows(out / "schedule.csv")
+    assert len(planned) == 30 and list(planned[0]) == ["step", "epoch", "lr"]
+    assert "*" in res.output and "schedule sgdr" in res.output
+    res = invoke("preview", cfg_file, "--schedule", "plateau", "--out", tmp_path / "q")
+    assert res.exit_code == 0 and "depends on the metrics" in res.output.replace("\n", " ")
