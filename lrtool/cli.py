@@ -15,10 +15,40 @@ import typer
 
 from .errors import LrtoolError
 
+class _Group(typer.core.TyperGroup):
+    """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        # typer vendors click in recent versions and depends on it in older ones: take the
+        # exception classes from wherever typer's own BadParameter lives
+        click = sys.modules[typer.BadParameter.__module__]
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `lrtool`: the help, as usual
+                print(e.format_message(), file=sys.stderr)
+                return 2 if not standalone_mode else sys.exit(2)
+            ctx = e.ctx
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"lrtool: error: {e.format_message()}{where}", file=sys.stderr)
+            rv = 2
+        except click.ClickException as e:
+            print(f"lrtool: error: {e.format_message()}", file=sys.stderr)
+            rv = e.exit_code
+        except click.Abort:
+            print("lrtool: interrupted", file=sys.stderr)
+            rv = 130
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="lrtool: LR range tests, schedules and experiment runs for PyTorch.",
 )
 
@@ -295,13 +325,16 @@ def preview(
     set_: SetOpt = None,
     out: OutOpt = None,
     epochs: Annotated[Optional[int], typer.Option(help="Number of epochs (train.epochs).")] = None,
+    lr_from: Annotated[Optional[Path], typer.Option(
+        "--lr-from", help="A find-lr run directory: preview with its suggested learning rates.")] = None,
 ) -> None:
     """The LR (and momentum) curve of a schedule, computed without a model or data."""
 
     def body() -> int:
         from .config import dump_config, load_config
 
-        cfg = load_config(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule)
+        cfg = load_config(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule,
+                          lr_from=lr_from)
         from .data import train_size
         from .optim import config_lrs_and_momenta
         from .runs import RunDir
@@ -346,7 +379,7 @@ def ascii_curve(values: list[float], width: int = 64, height: int = 8) -> str:
     if not values:
         return ""
     cols = [values[min(len(values) - 1, int(i * len(values) / width))] for i in range(min(width, len(values)))]
-    lo, hi = min(cols), max(cols)
+    lo, hi = min(values), max(values)
     span = (hi - lo) or 1.0
     levels = [round((v - lo) / span * (height - 1)) for v in cols]
     lines = []

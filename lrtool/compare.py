@@ -14,12 +14,14 @@ import glob
 import io
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .errors import LrtoolError
@@ -606,15 +608,17 @@ def group_label(group: Sequence[Run]) -> str:
 
 # --------------------------------------------------------------------------- the table
 
-# numeric columns that a seed group shows as mean ± std (n)
-AGG_COLUMNS = (
+# results that a seed group shows as mean ± std (n): the table gets <col>_std and <col>_n
+VALUE_COLUMNS = (
     [f"{kind}_{m}" for m in EPOCH_METRICS for kind in ("final", "best")]
-    + [f"best_{m}_{at}" for m in EPOCH_METRICS for at in ("epoch", "step")]
     + list(TEST_METRICS)
-    + ["wall_s", "target_step", "target_epoch", "target_s", "steps_done", "epochs_done"]
+    + ["wall_s", "target_step", "target_epoch", "target_s"]
     + [f"{s}_lr" for s in SUGGESTIONS]
     + ["clr_base_lr", "clr_max_lr", "onecycle_max_lr", "min_loss", "min_loss_lr"]
 )
+# bookkeeping a seed group shows as a plain mean
+MEAN_COLUMNS = [f"best_{m}_{at}" for m in EPOCH_METRICS for at in ("epoch", "step")] + \
+    ["steps_done", "epochs_done"]
 
 
 def _joined(values: Iterable[Any]) -> str:
@@ -652,15 +656,16 @@ def _aggregate(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                            "status": _joined(df["status"]),
                            "status_label": _group_status(list(df["status_label"]), list(df["status"])),
                            "epochs_planned": _same(df.get("epochs_planned", pd.Series(dtype=float)))}
-    for col in AGG_COLUMNS:
+    for col in [*VALUE_COLUMNS, *MEAN_COLUMNS]:
         if col not in df:
             continue
         values = df[col].astype(float)
-        values = values.where(values.map(math.isfinite))
+        values = values.where(values.map(math.isfinite))  # a diverged run's inf is not averaged
         n = int(values.notna().sum())
         row[col] = float(values.mean()) if n else math.nan
-        row[f"{col}_std"] = float(values.std(ddof=1)) if n > 1 else math.nan
-        row[f"{col}_n"] = n
+        if col in VALUE_COLUMNS:
+            row[f"{col}_std"] = float(values.std(ddof=1)) if n > 1 else math.nan
+            row[f"{col}_n"] = n
     if "target_reached" in df:
         row["target_reached"] = float(df["target_reached"].fillna(0).sum())
     return row
@@ -753,7 +758,10 @@ def _select_columns(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     empty = [c for c in cols if c not in keep_always and not _has_values(df[c])]
     # a _n column is kept exactly when its mean column is
     empty += [f"{c}_n" for c in empty if f"{c}_n" in df]
-    return df.drop(columns=sorted(set(empty))).reset_index(drop=True)
+    df = df.drop(columns=sorted(set(empty))).reset_index(drop=True)
+    for c in [c for c in df.columns if c.endswith("_n") or c in ("n_runs", "target_reached")]:
+        df[c] = df[c].astype("Int64")  # counts print as 3, not 3.0
+    return df
 
 
 def _has_values(s: pd.Series) -> bool:
@@ -801,49 +809,61 @@ def machine_table(cmp: Comparison) -> pd.DataFrame:
 class _Col:
     header: str
     key: str
-    kind: str  # acc, loss, int, time, lr, text, target, delta
-    better: str | None = None  # "max" / "min": highlight the best value
+    kind: str  # text, status, acc, loss, int, time, lr, target, target_time, delta, steps, clr, minloss
+    better: str | None = None  # "max" / "min": the best value in the column is highlighted
 
 
-def _display_columns(cmp: Comparison) -> list[_Col]:
-    """The columns the terminal and markdown tables show, for what the runs have."""
-    df = cmp.table
+def _display_columns(cmp: Comparison, command: str) -> list[_Col]:
+    """The columns the terminal and markdown tables show for train or find-lr rows."""
+    df = cmp.table[cmp.table["command"] == command]
+
+    def has(col: str) -> bool:
+        return col in df and _has_values(df[col])
+
     cols = [_Col("run", "run", "text"), _Col("schedule", "schedule", "text"),
-            _Col("status", "status_label", "text")]
-    if any(c in df for c in ("epochs_done", "steps_done")):
-        cols.append(_Col("progress", "progress", "progress"))
+            _Col("status", "status_label", "status")]
+    if command == "find-lr":
+        cols.append(_Col("steps", "steps_done", "int"))
+        cols += [_Col(f"{s}\nlr", f"{s}_lr", "lr") for s in SUGGESTIONS if has(f"{s}_lr")]
+        if has("clr_max_lr"):
+            cols.append(_Col("cyclic\nbase..max", "clr_max_lr", "clr"))
+        if has("min_loss"):
+            cols.append(_Col("min loss\n@ lr", "min_loss", "minloss"))
+        if has("wall_s"):
+            cols.append(_Col("wall\ntime", "wall_s", "time"))
+        return cols
     for m in EPOCH_METRICS:
         if f"best_{m}" in df:
             better = "max" if higher_is_better(m) else "min"
             kind = "acc" if higher_is_better(m) else "loss"
-            cols += [_Col(f"final\n{m}", f"final_{m}", kind, better),
-                     _Col(f"best\n{m}", f"best_{m}", kind, better)]
+            cols += [_Col(f"{m}\nfinal", f"final_{m}", kind, better),
+                     _Col(f"{m}\nbest", f"best_{m}", kind, better)]
     for m in TEST_METRICS:
-        if m in df:
+        if has(m):
             cols.append(_Col(m, m, "acc" if higher_is_better(m) else "loss",
                              "max" if higher_is_better(m) else "min"))
-    if "wall_s" in df:
-        cols.append(_Col("wall\ntime", "wall_s", "time", "min"))
+    if has("wall_s"):
+        # not highlighted: a run that stopped early is quick without being better
+        cols.append(_Col("wall\ntime", "wall_s", "time"))
     if cmp.target is not None:
-        t = str(cmp.target)
-        cols += [_Col(f"steps to\n{t}", "target_step", "target", "min"),
-                 _Col(f"epochs to\n{t}", "target_epoch", "target", "min"),
-                 _Col(f"time to\n{t}", "target_s", "target_time", "min")]
-    for s in SUGGESTIONS:
-        if f"{s}_lr" in df:
-            cols.append(_Col(f"{s}\nlr", f"{s}_lr", "lr"))
-    if "clr_max_lr" in df:
-        cols.append(_Col("cyclic\nrange", "clr", "clr"))
-    if "min_loss" in df:
-        cols.append(_Col("min loss\n@ lr", "min_loss", "minloss"))
-    delta = [c for c in df.columns if c.startswith("delta_") and not c.endswith(("_std", "_n"))]
-    if delta:
-        cols.append(_Col(f"Δ best\n{cmp.metric}", delta[0], "delta"))
+        cols += [_Col("steps to\ntarget", "target_step", "target", "min"),
+                 _Col("epochs to\ntarget", "target_epoch", "target", "min"),
+                 _Col("time to\ntarget", "target_s", "target_time", "min")]
+    delta = f"delta_{_sort_key(cmp.metric)}"
+    if has(delta):
+        what = cmp.metric if cmp.metric in TEST_METRICS else f"best {cmp.metric}"
+        cols.append(_Col(f"Δ {what}", delta, "delta_acc" if higher_is_better(cmp.metric) else "delta"))
     return cols
 
 
 def _isnum(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite real number (numpy scalars included, bools and pandas NA not)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+
+def _count(v: Any) -> int:
+    """A count cell as an int (NaN and NA are 0)."""
+    return int(v) if _isnum(v) else 0
 
 
 def format_duration(seconds: float) -> str:
@@ -858,7 +878,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _fmt_number(v: Any, kind: str) -> str:
-    if isinstance(v, float) and not math.isfinite(v) and not math.isnan(v):
+    if isinstance(v, float) and math.isinf(v):
         return "inf" if v > 0 else "-inf"
     if not _isnum(v):  # missing, or NaN (no validation split, or a diverged run's last epoch)
         return "-"
@@ -870,26 +890,41 @@ def _fmt_number(v: Any, kind: str) -> str:
         return f"{v:.3g}"
     if kind in ("time", "target_time"):
         return format_duration(v)
+    if kind == "delta_acc":
+        return f"{v:+.4f}"
     if kind == "delta":
         return f"{v:+.4g}"
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
 
 
-def _cell(row: pd.Series, col: _Col) -> str:
-    """The text of one cell; seed groups show mean ± std (n)."""
-    group = int(row.get("n_runs", 1) or 1) > 1
+def _mean_std(row: pd.Series, key: str, kind: str, sep: str = " ") -> str:
+    """mean ± std (n) for a seed group's column; `sep` goes before the ±."""
+    n = _count(row.get(f"{key}_n"))
+    mean, std = row.get(key), row.get(f"{key}_std")
+    if not _isnum(mean):
+        return "-"
+    fmt = {"target": "int", "target_time": "time"}.get(kind, kind)
+    text = _fmt_number(mean, fmt)
+    if _isnum(std):
+        text += f"{sep}± " + (format_duration(std) if fmt == "time" else _fmt_number(std, fmt))
+    return f"{text} ({n})"
+
+
+def _cell(row: pd.Series, col: _Col, sep: str = " ") -> str:
+    """The text of one cell; seed groups show mean ± std (n). `sep` "\n" stacks a cell's parts."""
+    group = _count(row.get("n_runs")) > 1
     if col.kind == "text":
-        text = str(row.get(col.key, "") or "")
+        text = str(row.get(col.key) or "")
         if col.key == "run" and row.get("group") and not group:
-            text = "  · " + text  # a member of the seed group above
+            text = "  · " + text  # one run of the seed group above
         return text
-    if col.kind == "progress":
-        if row.get("command") == "find-lr":
-            return f"{_fmt_number(row.get('steps_done'), 'int')} steps"
+    if col.kind == "status":
+        text = str(row.get("status_label") or "")
         done, planned = row.get("epochs_done"), row.get("epochs_planned")
-        planned_s = str(planned) if isinstance(planned, str) else _fmt_number(planned, "int")
-        return f"ep {_fmt_number(done, 'int')}/{planned_s}" if _isnum(done) else \
-            f"{_fmt_number(row.get('steps_done'), 'int')} steps"
+        if row.get("command") == "train" and row.get("status") != "completed" and not group \
+                and _isnum(done) and _isnum(planned):
+            text += f" (ep {done:.0f}/{planned:.0f})"
+        return text
     if col.kind == "clr":
         lo, hi = row.get("clr_base_lr"), row.get("clr_max_lr")
         return f"{lo:.3g}..{hi:.3g}" if _isnum(lo) and _isnum(hi) else "-"
@@ -898,63 +933,54 @@ def _cell(row: pd.Series, col: _Col) -> str:
         return f"{v:.4g} @ {lr:.3g}" if _isnum(v) and _isnum(lr) else "-"
     v = row.get(col.key)
     if col.kind in ("target", "target_time"):
-        if row.get("command") != "train":
-            return "-"
-        if group:
-            reached = int(row.get("target_reached", 0) or 0)
-            if not reached:
-                return "not reached"
-            text = _mean_std(row, col.key, col.kind)
-            return f"{text.rsplit(' (', 1)[0]} ({reached}/{int(row['n_runs'])})"
-        return _fmt_number(v, col.kind) if _isnum(v) else "not reached"
+        if not group:
+            return _fmt_number(v, col.kind) if _isnum(v) else "not reached"
+        reached = _count(row.get("target_reached"))
+        if not reached:
+            return "not reached"
+        text = _mean_std(row, col.key, col.kind, sep)
+        return f"{text.rsplit(' (', 1)[0]} ({reached}/{_count(row['n_runs'])})"
     if group and f"{col.key}_n" in row:
-        return _mean_std(row, col.key, col.kind)
+        return _mean_std(row, col.key, col.kind, sep)
     text = _fmt_number(v, col.kind)
     if col.key.startswith("best_") and text != "-":
         epoch = row.get(f"{col.key}_epoch")
         if _isnum(epoch):
-            text += f" @ep{epoch:.0f}"
+            text += f"{sep}@ep{epoch:.0f}"
     return text
 
 
-def _mean_std(row: pd.Series, key: str, kind: str) -> str:
-    """mean ± std (n) for a seed group's column."""
-    n = int(row.get(f"{key}_n", 0) or 0)
-    if n == 0:
-        return "-"
-    mean, std = row.get(key), row.get(f"{key}_std")
-    fmt = {"target": "int", "target_time": "time"}.get(kind, kind)
-    if fmt == "int":
-        text = f"{mean:.1f}" if not float(mean).is_integer() else f"{mean:.0f}"
-        return text + (f" ± {std:.1f}" if _isnum(std) else "") + f" ({n})"
-    if _isnum(std):
-        std_text = format_duration(std) if fmt == "time" else _fmt_number(std, fmt).lstrip("+")
-        return f"{_fmt_number(mean, fmt)} ± {std_text} ({n})"
-    return f"{_fmt_number(mean, fmt)} ({n})"
-
-
 def _best_rows(df: pd.DataFrame, col: _Col) -> set[int]:
-    """Rows holding the best value of a column, among runs and groups (not group members)."""
+    """Positions of the rows holding the best value of a column, among runs and groups."""
     if col.better is None or col.key not in df:
         return set()
-    top = df[(df["group"] == "") | (df["n_runs"] > 1)] if "group" in df else df
-    values = pd.to_numeric(top[col.key], errors="coerce")
-    values = values[values.map(math.isfinite)]
-    # every highlighted column is a training result; range tests are not ranked against them
-    values = values[top.loc[values.index, "command"] == "train"]
+    values = pd.to_numeric(df[col.key], errors="coerce").reset_index(drop=True)
+    top = ((df["group"] == "") | (df["n_runs"] > 1)).reset_index(drop=True)  # not a group's members
+    values = values[top & values.map(_isnum)]
     if len(values) < 2:
         return set()
     best = values.max() if col.better == "max" else values.min()
     return set(values.index[values == best])
 
 
-def render_rows(cmp: Comparison) -> tuple[list[_Col], list[list[str]], list[set[int]]]:
-    """Headers, cell texts, and for each column the rows to highlight."""
-    cols = _display_columns(cmp)
-    df = cmp.table
-    cells = [[_cell(row, c) for c in cols] for _, row in df.iterrows()]
-    highlight = [_best_rows(df, c) for c in cols]
-    return cols, cells, highlight
+def render_rows(cmp: Comparison, command: str = "train", sep: str = " "
+                ) -> tuple[list[_Col], list[list[str]], list[set[int]]]:
+    """For the train (or find-lr) rows: columns, cell texts, and per column the rows to highlight.
+
+    Args:
+        cmp: the comparison.
+        command: "train" or "find-lr": which rows.
+        sep: between a value and its ± std or @epoch; "\n" keeps terminal columns narrow.
+
+    Returns:
+        (columns, cells as rows of strings, for each column the row positions to highlight).
+    """
+    df = cmp.table[cmp.table["command"] == command]
+    if df.empty:
+        return [], [], []
+    cols = _display_columns(cmp, command)
+    cells = [[_cell(row, c, sep) for c in cols] for _, row in df.iterrows()]
+    return cols, cells, [_best_rows(df, c) for c in cols]
 
 
 def diff_lines(cmp: Comparison) -> list[str]:
@@ -968,62 +994,87 @@ def diff_lines(cmp: Comparison) -> list[str]:
     return lines
 
 
-def verdict(cmp: Comparison) -> str | None:
-    """One sentence: which run is best by the ranking metric, and by how much."""
+def verdict(cmp: Comparison) -> list[str]:
+    """Which run is best by the ranking metric and by how much; which reached the target first."""
     df = cmp.table
+    top = df[((df["group"] == "") | (df["n_runs"] > 1)) & (df["command"] == "train")]
+    out = []
     key = _sort_key(cmp.metric)
-    if key not in df:
-        return None
-    top = df[((df["group"] == "") | (df["n_runs"] > 1)) & df[key].notna()]
-    top = top[top[key].map(math.isfinite)]
-    if top.empty:
-        return None
-    first = top.iloc[0]
-    kind = "acc" if higher_is_better(cmp.metric) else "loss"
-    what = cmp.metric if key == cmp.metric else f"best {cmp.metric}"
-    text = f"best by {what}: {first['run']} ({_fmt_number(first[key], kind)})"
-    if len(top) > 1:
-        second = top.iloc[1]
-        text += f", {abs(first[key] - second[key]):.4g} {'above' if kind == 'acc' else 'below'} {second['run']}"
-    return text
+    ranked = top[top[key].map(_isnum)] if key in top else top.iloc[0:0]
+    if not ranked.empty:
+        kind = "acc" if higher_is_better(cmp.metric) else "loss"
+        what = cmp.metric if key == cmp.metric else f"best {cmp.metric}"
+        first = ranked.iloc[0]
+        text = f"best by {what}: {first['run']} ({_fmt_number(first[key], kind)})"
+        if len(ranked) > 1:
+            second = ranked.iloc[1]
+            gap = abs(first[key] - second[key])
+            text += f", {_fmt_number(gap, kind)} {'above' if kind == 'acc' else 'below'} {second['run']}"
+        out.append(text)
+    if cmp.target is not None and "target_s" in top:
+        for col, what in (("target_s", "time"), ("target_step", "steps")):
+            reached = top[top[col].map(_isnum)]
+            if not reached.empty:
+                first = reached.loc[reached[col].idxmin()]
+                out.append(f"first to reach {cmp.target}: {first['run']} (step {_fmt_number(first['target_step'], 'int')},"
+                           f" epoch {_fmt_number(first['target_epoch'], 'int')},"
+                           f" {format_duration(first['target_s'])})")
+                break
+        else:
+            out.append(f"no run reached {cmp.target}")
+    return out
+
+
+def _sections(cmp: Comparison) -> list[tuple[str, str]]:
+    """(command, title) of the tables to show: training runs, then range tests."""
+    have = set(cmp.table["command"])
+    titles = [("train", "training runs"), ("find-lr", "LR range tests")]
+    return [(c, t) for c, t in titles if c in have]
 
 
 def to_markdown(cmp: Comparison) -> str:
-    """The comparison as markdown for a pull request: config differences, then the table."""
-    cols, cells, highlight = render_rows(cmp)
+    """The comparison as markdown for a pull request: config differences, then the table(s)."""
     out = []
     lines = diff_lines(cmp)
     if lines:
         out.append("**Config differences**\n")
         out += [f"- `{line.split(': ', 1)[0]}`: {line.split(': ', 1)[1]}" for line in lines]
         out.append("")
+    if cmp.target is not None:
+        out += [f"Target: `{cmp.target}`", ""]
 
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("\n", " ")
 
-    out.append("| " + " | ".join(esc(c.header) for c in cols) + " |")
-    out.append("|" + "|".join("---" if c.kind == "text" else "---:" for c in cols) + "|")
-    for i, row in enumerate(cells):
-        shown = [f"**{esc(v)}**" if i in highlight[j] else esc(v) for j, v in enumerate(row)]
-        out.append("| " + " | ".join(shown) + " |")
-    v = verdict(cmp)
-    if v:
-        out += ["", v]
-    return "\n".join(out) + "\n"
+    sections = _sections(cmp)
+    for command, title in sections:
+        cols, cells, highlight = render_rows(cmp, command)
+        if len(sections) > 1:
+            out += [f"**{title.capitalize()}**", ""]
+        out.append("| " + " | ".join(esc(c.header) for c in cols) + " |")
+        out.append("|" + "|".join("---" if c.kind in ("text", "status") else "---:" for c in cols) + "|")
+        for i, row in enumerate(cells):
+            shown = [f"**{esc(v)}**" if i in highlight[j] else esc(v) for j, v in enumerate(row)]
+            out.append("| " + " | ".join(shown) + " |")
+        out.append("")
+    out += verdict(cmp)
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def to_csv(cmp: Comparison) -> str:
+    """The machine table as CSV."""
     return machine_table(cmp).to_csv(index=False)
 
 
 def to_json(cmp: Comparison) -> str:
-    df = machine_table(cmp)
-    records = json.loads(df.to_json(orient="records"))  # NaN -> null
+    """The machine table as a JSON list of row objects (NaN as null)."""
+    records = json.loads(machine_table(cmp).to_json(orient="records"))
     return json.dumps(records, indent=2) + "\n"
 
 
 def print_table(cmp: Comparison, console: Any) -> None:
-    """The rich table, with the config differences above it and the verdict below."""
+    """The rich table(s), with the config differences above and the verdict below."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -1034,22 +1085,28 @@ def print_table(cmp: Comparison, console: Any) -> None:
             console.print(Text("  " + line))
     elif len(cmp.runs) > 1:
         console.print(Text("configs: identical"))
-    cols, cells, highlight = render_rows(cmp)
-    title = f"{len(cmp.runs)} run{'s' if len(cmp.runs) != 1 else ''}"
-    n_groups = sum(len(g) > 1 for g in cmp.groups)
-    if n_groups:
-        title += f", {n_groups} seed group{'s' if n_groups > 1 else ''} (mean ± std (n))"
-    table = Table(title=title, title_justify="left")
-    for c in cols:
-        table.add_column(c.header, justify="left" if c.kind == "text" else "right",
-                         overflow="fold")
-    for i, row in enumerate(cells):
-        table.add_row(*[Text(v, style="bold green" if i in highlight[j] else "")
-                        for j, v in enumerate(row)])
-    console.print(table)
-    v = verdict(cmp)
-    if v:
-        console.print(Text(v))
+    for command, title in _sections(cmp):
+        cols, cells, highlight = render_rows(cmp, command, sep="\n")
+        df = cmp.table[cmp.table["command"] == command]
+        n_runs = int(df.loc[(df["group"] == "") | (df["n_runs"] > 1), "n_runs"].sum())
+        n_groups = int((df["n_runs"] > 1).sum())
+        title += f": {n_runs} run{'s' if n_runs != 1 else ''}"
+        if n_groups:
+            title += f", {n_groups} seed group{'s' if n_groups > 1 else ''} as mean ± std (n)"
+        if command == "train" and cmp.target is not None:
+            title += f"; target {cmp.target}"
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for c in cols:
+            text = c.kind in ("text", "status")
+            # numbers never break mid-value; names and statuses wrap when the terminal is narrow
+            table.add_column(c.header, justify="left" if text else "right", no_wrap=not text,
+                             overflow="fold" if text else "ellipsis")
+        for i, row in enumerate(cells):
+            table.add_row(*[Text(v, style="bold green" if i in highlight[j] else "")
+                            for j, v in enumerate(row)])
+        console.print(table)
+    for line in verdict(cmp):
+        console.print(Text(line))
 
 
 # --------------------------------------------------------------------------- plots

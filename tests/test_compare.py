@@ -1,0 +1,378 @@
+"""`lrtool compare` as a library: reading runs, the table, seed groups, targets, formats, files."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from rich.console import Console
+
+from lrtool import compare as C
+from lrtool.errors import LrtoolError
+
+SPE = 10  # steps per epoch in every fixture
+
+BASE_CONFIG = {
+    "seed": 0,
+    "device": "cpu",
+    "data": {"name": "digits", "batch_size": 64, "val_fraction": 0.2},
+    "model": {"name": "mlp"},
+    "optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9},
+    "loss": {"name": "cross_entropy"},
+    "schedule": {"name": "constant"},
+    "train": {"epochs": 4, "precision": "fp32"},
+    "find_lr": {"start_lr": 1.0e-6, "end_lr": 10.0, "num_iter": 20, "mode": "exp"},
+}
+
+
+def write_config(path, **changes):
+    cfg = copy.deepcopy(BASE_CONFIG)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = cfg
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def make_train(root, name, val_acc, val_loss, *, config=None, status="completed", schedule="constant",
+               test=None, truncate=False, epoch_time=2.0, summary=True, **summary_extra):
+    """A train run whose epoch k (1-based) has val_acc[k-1] and val_loss[k-1]."""
+    run = root / name
+    run.mkdir(parents=True)
+    write_config(run, **{"schedule.name": schedule, **(config or {})})
+    n_epochs = len(val_acc)
+    lines = ["step,epoch,lr,loss,time_s"]
+    for step in range(n_epochs * SPE):
+        lr = 0.1 if schedule == "constant" else 0.01 + 0.09 * (step % 10) / 9
+        loss = 2.0 / (1 + step / 5)
+        lines.append(f"{step},{step // SPE},{lr!r},{loss!r},{(step + 1) * epoch_time / SPE!r}")
+    steps = "\n".join(lines) + "\n"
+    rows = ["epoch,step,lr,train_loss,train_acc,val_loss,val_acc,time_s"]
+    for k, (acc, loss) in enumerate(zip(val_acc, val_loss), start=1):
+        rows.append(f"{k},{k * SPE},0.1,{loss + 0.1!r},{acc - 0.02!r},{loss!r},{acc!r},{k * epoch_time!r}")
+    epochs = "\n".join(rows) + "\n"
+    if truncate:  # killed mid-write: half a row, no newline
+        steps += f"{n_epochs * SPE},{n_epochs},0.1,0.0"
+        epochs += f"{n_epochs + 1},{(n_epochs + 1) * SPE},0.1,0.3"
+    (run / "steps.csv").write_text(steps)
+    (run / "epochs.csv").write_text(epochs)
+    if summary:
+        s = {"status": status, "command": "train", "schedule": schedule, "epochs": 4,
+             "steps_per_epoch": SPE, "progress": {"epoch": n_epochs, "step": n_epochs * SPE},
+             "test": test, "timings": {"total_s": n_epochs * epoch_time + 0.5}, **summary_extra}
+        (run / "summary.json").write_text(json.dumps(s))
+    return run
+
+
+def make_find_lr(root, name, *, steepest=1e-2, valley=3e-3, num=20, finished=True, seed=0):
+    run = root / name
+    run.mkdir(parents=True)
+    write_config(run, seed=seed)
+    lines = ["step,lr,loss,smoothed_loss"]
+    for i in range(num):
+        lr = 1e-6 * (1e7 ** (i / (num - 1)))
+        loss = 2.0 - math.log10(lr / 1e-6) * 0.2 if lr < 0.1 else 2.0 + (lr - 0.1) * 10
+        lines.append(f"{i},{lr!r},{loss!r},{loss!r}")
+    (run / "lr_find.csv").write_text("\n".join(lines) + "\n")
+    s = {"status": "completed" if finished else "running", "command": "find-lr", "seed": seed}
+    if finished:
+        s["suggestions"] = {"steepest": {"lr": steepest, "step": 12, "loss": 1.2},
+                            "valley": {"lr": valley, "step": 10, "loss": 1.4}, "minimum": None}
+        s["clr"] = {"base_lr": valley / 4, "max_lr": valley}
+        s["onecycle"] = {"max_lr": valley}
+        s["stop"] = {"reason": "diverged", "step": num - 1, "message": "loss exploded", "steps_run": num}
+    (run / "summary.json").write_text(json.dumps(s))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """fixed and cyclic runs, a 3-run seed group, an interrupted (killed) run, a diverged run."""
+    r = tmp_path / "runs"
+    make_train(r, "fixed", [0.80, 0.90, 0.93, 0.92], [0.6, 0.4, 0.30, 0.35],
+               test={"test_loss": 0.33, "test_acc": 0.91})
+    make_train(r, "cyclic", [0.85, 0.94, 0.96, 0.97], [0.5, 0.3, 0.25, 0.26], schedule="triangular",
+               config={"optimizer.lr": 0.05}, test={"test_loss": 0.27, "test_acc": 0.95})
+    for seed, accs in zip((0, 1, 2), ([0.70, 0.80, 0.90, 0.91], [0.72, 0.82, 0.88, 0.93],
+                                      [0.74, 0.84, 0.92, 0.95])):
+        make_train(r, f"seeds-s{seed}", accs, [0.9, 0.7, 0.5, 0.45], schedule="cosine",
+                   config={"seed": seed})
+    make_train(r, "killed", [0.5, 0.6], [1.0, 0.8], status="running", truncate=True,
+               config={"optimizer.lr": 0.2})
+    make_train(r, "blowup", [0.4, float("nan")], [1.5, float("inf")], status="diverged",
+               config={"optimizer.lr": 5.0}, stop={"reason": "non_finite", "step": 17, "message": "nan"})
+    return r
+
+
+def consoles():
+    out, err = io.StringIO(), io.StringIO()
+    return out, err, Console(file=out, width=250, highlight=False), Console(file=err, width=250)
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
+def test_final_best_and_epoch_of_best(runs):
+    run = C.load_run(runs / "fixed")
+    rec = C.run_record(run)
+    assert rec["final_val_acc"] == pytest.approx(0.92)
+    assert rec["best_val_acc"] == pytest.approx(0.93)
+    assert (rec["best_val_acc_epoch"], rec["best_val_acc_step"]) == (3, 30)
+    assert rec["best_val_loss"] == pytest.approx(0.30) and rec["best_val_loss_epoch"] == 3
+    assert rec["final_val_loss"] == pytest.approx(0.35)
+    assert rec["test_acc"] == pytest.approx(0.91)
+    assert rec["wall_s"] == pytest.approx(8.5)
+    assert rec["status_label"] == "completed"
+
+
+def test_best_from_summary_when_no_epochs_csv(tmp_path):
+    run = make_train(tmp_path, "r", [0.5], [1.0], best={"val_acc": {"value": 0.77, "epoch": 9, "step": 90}},
+                     final={"val_acc": 0.7})
+    (run / "epochs.csv").unlink()
+    rec = C.run_record(C.load_run(run))
+    assert (rec["best_val_acc"], rec["best_val_acc_epoch"], rec["final_val_acc"]) == (0.77, 9, 0.7)
+
+
+def test_truncated_last_line_is_skipped_with_a_note(runs):
+    run = C.load_run(runs / "killed")
+    assert len(run.steps) == 2 * SPE and len(run.epochs) == 2
+    assert any("truncated last line in steps.csv" in n for n in run.notes)
+    assert any("truncated last line in epochs.csv" in n for n in run.notes)
+
+
+def test_malformed_middle_line_is_skipped(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n3\n4,5\n")
+    notes = []
+    df = C.read_metrics_csv(p, notes)
+    assert df["a"].tolist() == [1, 4] and "malformed" in notes[0]
+
+
+def test_status_labels(runs):
+    assert C.status_label(C.load_run(runs / "killed")) == "running at step 20"
+    assert C.status_label(C.load_run(runs / "blowup")) == "diverged at step 17"
+    stopped = make_train(runs, "stopped", [0.5], [1.0], status="interrupted")
+    assert C.status_label(C.load_run(stopped)) == "interrupted at step 10"
+    old = time.time() - 3 * 3600
+    for f in (runs / "killed").iterdir():
+        os.utime(f, (old, old))
+    assert "killed?" in C.status_label(C.load_run(runs / "killed"))
+
+
+def test_diverged_run_keeps_finite_best(runs):
+    rec = C.run_record(C.load_run(runs / "blowup"))
+    assert rec["best_val_loss"] == 1.5 and rec["final_val_loss"] == math.inf
+    assert math.isnan(rec["final_val_acc"]) and rec["best_val_acc"] == 0.4
+
+
+def test_not_a_run_and_empty_run(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("hi")
+    with pytest.raises(LrtoolError, match=r"notes: not a run directory"):
+        C.load_run(tmp_path / "notes")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_config(empty)
+    (empty / "summary.json").write_text('{"status": "running", "command": "train"}')
+    (empty / "steps.csv").write_text("step,epoch,lr,loss,time_s\n")
+    with pytest.raises(LrtoolError, match=r"empty: run has no metrics"):
+        C.load_run(empty)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def test_steps_to_target(runs):
+    epochs = C.load_run(runs / "cyclic").epochs
+    hit = C.steps_to_target(epochs, C.parse_target("val_acc=0.95"))
+    assert hit == {"step": 30, "epoch": 3, "time_s": 6.0}
+    assert C.steps_to_target(epochs, C.parse_target("val_acc=0.94"))["epoch"] == 2  # >= counts
+    assert C.steps_to_target(epochs, C.parse_target("val_loss=0.3"))["step"] == 20  # <= for losses
+    assert C.steps_to_target(epochs, C.parse_target("val_acc=0.99")) is None
+
+
+def test_target_columns_and_not_reached(runs):
+    cmp = C.build_comparison([C.load_run(runs / n) for n in ("fixed", "cyclic")],
+                             target=C.parse_target("val_acc=0.95"))
+    t = cmp.table.set_index("run")
+    assert t.loc["cyclic", "target_step"] == 30 and t.loc["cyclic", "target_s"] == 6.0
+    assert math.isnan(t.loc["fixed", "target_step"])
+    _, cells, _ = C.render_rows(cmp)
+    fixed_row = next(r for r in cells if r[0] == "fixed")
+    assert fixed_row.count("not reached") == 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("val_acc", "expected METRIC=VALUE"),
+    ("accuracy=0.9", "expected one of (val_acc"),
+    ("val_acc=high", "expected a number after '=', got 'high'"),
+])
+def test_bad_target(bad, message):
+    with pytest.raises(LrtoolError, match=message.replace("(", r"\(")):
+        C.parse_target(bad)
+
+
+def test_bad_format_and_x(runs):
+    with pytest.raises(LrtoolError, match=r"--format: expected one of \(table, csv, md, json\), got 'xml'"):
+        C.compare_runs([str(runs / "fixed")], fmt="xml")
+    with pytest.raises(LrtoolError, match=r"--x: expected one of \(step, epoch, time\), got 'epochs'"):
+        C.compare_runs([str(runs / "fixed")], x="epochs")
+
+
+# --------------------------------------------------------------------------- config diff and seed groups
+
+
+def test_only_changed_config_keys(runs):
+    loaded = [C.load_run(runs / n) for n in ("fixed", "cyclic", "seeds-s0", "seeds-s1")]
+    diff = C.config_diff(loaded)
+    assert set(diff) == {"seed", "optimizer.lr", "schedule.name"}
+    assert diff["optimizer.lr"] == {"fixed": 0.1, "cyclic": 0.05, "seeds-s0": 0.1, "seeds-s1": 0.1}
+    assert C.config_diff(loaded[:1]) == {}
+
+
+def test_seed_groups_mean_std(runs):
+    loaded = [C.load_run(runs / f"seeds-s{s}") for s in range(3)] + [C.load_run(runs / "fixed")]
+    groups = C.seed_groups(loaded)
+    assert [len(g) for g in groups] == [3, 1]
+    assert C.group_label(groups[0]) == "seeds (seeds 0, 1, 2)"
+    cmp = C.build_comparison(loaded)
+    row = cmp.table.set_index("run").loc["seeds (seeds 0, 1, 2)"]
+    finals = pd.Series([0.91, 0.93, 0.95])
+    assert row["n_runs"] == 3
+    assert row["final_val_acc"] == pytest.approx(finals.mean())
+    assert row["final_val_acc_std"] == pytest.approx(finals.std(ddof=1))
+    assert row["final_val_acc_n"] == 3
+    _, cells, _ = C.render_rows(cmp)
+    group_cells = next(r for r in cells if r[0].startswith("seeds"))
+    assert "0.9300 ± 0.0200 (3)" in group_cells
+    assert len(cells) == 2  # members hidden unless asked for
+
+
+def test_individual_runs_on_request(runs):
+    loaded = [C.load_run(runs / f"seeds-s{s}") for s in range(3)]
+    cmp = C.build_comparison(loaded, individual=True)
+    assert list(cmp.table["n_runs"]) == [3, 1, 1, 1]
+    _, cells, _ = C.render_rows(cmp)
+    assert [r[0] for r in cells][1:] == ["  · seeds-s2", "  · seeds-s1", "  · seeds-s0"] or \
+        sorted(r[0] for r in cells[1:]) == ["  · seeds-s0", "  · seeds-s1", "  · seeds-s2"]
+
+
+def test_rows_ranked_by_metric_with_delta(runs):
+    loaded = [C.load_run(runs / n) for n in ("fixed", "cyclic")]
+    t = C.comparison_table(loaded)
+    assert list(t["run"]) == ["cyclic", "fixed"]
+    assert t["delta_best_val_acc"].tolist() == pytest.approx([0.0, -0.04])
+    t = C.comparison_table(loaded, metric="test_loss")
+    assert list(t["run"]) == ["cyclic", "fixed"]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_formats_parse(runs):
+    pattern = str(runs / "*")
+    out, err, con, econ = consoles()
+    assert C.compare_runs([pattern], fmt="csv", out=runs.parent / "c1", console=con, err_console=econ) == 0
+    df = pd.read_csv(io.StringIO(out.getvalue()))
+    assert {"fixed", "cyclic", "killed", "blowup"} <= set(df["run"])
+    assert "optimizer.lr" in df.columns and "final_val_acc" in df.columns
+
+    out, err, con, econ = consoles()
+    C.compare_runs([pattern], fmt="json", out=runs.parent / "c2", console=con, err_console=econ)
+    records = json.loads(out.getvalue())
+    assert {r["run"] for r in records} >= {"fixed", "cyclic"}
+
+    out, err, con, econ = consoles()
+    C.compare_runs([pattern], fmt="md", out=runs.parent / "c3", console=con, err_console=econ)
+    md = out.getvalue().splitlines()
+    header = next(i for i, line in enumerate(md) if line.startswith("| run |"))
+    assert md[header + 1].startswith("|---")
+    assert "**Config differences**" in md[0]
+    assert "wrote" in err.getvalue() and "wrote" not in out.getvalue()
+
+
+def test_table_output_and_files(runs, tmp_path):
+    out, err, con, econ = consoles()
+    dest = tmp_path / "cmp"
+    C.compare_runs([str(runs / "*")], out=dest, target="val_acc=0.95", console=con, err_console=econ)
+    text = out.getvalue()
+    assert "config differences:" in text and "schedule.name: constant (blowup, fixed, killed)" in text
+    assert "running at step 20" in text and "diverged at step 17" in text
+    assert "seeds (seeds 0, 1, 2)" in text and "not reached" in text
+    assert "best by best val_acc: cyclic (0.9700)" in text
+    assert "note: killed: skipped a truncated last line in steps.csv" in err.getvalue()
+    names = {p.name for p in dest.iterdir()}
+    assert {"comparison.csv", "comparison.md", "summary.json", "lr.png", "train_loss.png",
+            "val_acc.png", "val_loss.png"} <= names
+    assert "lr_find.png" not in names  # no find-lr run given: nothing to plot
+    for png in dest.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(pd.read_csv(dest / "comparison.csv")) == 5
+    # a later glob over runs/ skips the compare output by name
+    out, err, con, econ = consoles()
+    C.compare_runs([str(runs / "fixed"), str(dest)], fmt="csv", out=tmp_path / "c2", x="time",
+                   console=con, err_console=econ)
+    assert "a compare output, not a run" in err.getvalue()
+
+
+def test_default_out_dir(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, err, con, econ = consoles()
+    C.compare_runs([str(runs / "fixed")], fmt="json", x="epoch", console=con, err_console=econ)
+    made = list((tmp_path / "runs").glob("compare-*"))
+    assert len(made) == 1 and (made[0] / "comparison.md").is_file()
+
+
+def test_invalid_dir_skipped_when_others_valid(runs, tmp_path):
+    (tmp_path / "junk").mkdir()
+    out, err, con, econ = consoles()
+    C.compare_runs([str(runs / "fixed"), str(tmp_path / "junk")], fmt="csv", out=tmp_path / "o",
+                   console=con, err_console=econ)
+    assert "warning: skipped" in err.getvalue() and "junk: not a run directory" in err.getvalue()
+    assert list(pd.read_csv(io.StringIO(out.getvalue()))["run"]) == ["fixed"]
+
+
+def test_invalid_dir_alone_is_an_error(tmp_path):
+    (tmp_path / "junk").mkdir()
+    with pytest.raises(LrtoolError, match=r"junk: not a run directory") as e:
+        C.compare_runs([str(tmp_path / "junk")], out=tmp_path / "o")
+    assert e.value.exit_code == 2 and "\n" not in str(e.value)
+    assert not (tmp_path / "o").exists()  # nothing written for bad input
+
+
+def test_empty_glob_is_an_error(tmp_path):
+    with pytest.raises(LrtoolError, match="no run directories to compare"):
+        C.compare_runs([str(tmp_path / "nothing-*")])
+    with pytest.raises(LrtoolError, match="no run directories to compare"):
+        C.compare_runs([])
+
+
+def test_find_lr_runs_compared_by_suggestions(tmp_path):
+    r = tmp_path / "runs"
+    make_find_lr(r, "lrf-sgd", steepest=1e-2, valley=3e-3)
+    make_find_lr(r, "lrf-adam", steepest=2e-3, valley=1e-3, seed=5)
+    make_find_lr(r, "lrf-killed", finished=False, seed=7)
+    make_train(r, "train", [0.8, 0.9], [0.5, 0.4])
+    out, err, con, econ = consoles()
+    dest = tmp_path / "cmp"
+    C.compare_runs([str(r / "*")], out=dest, fmt="json", individual=True, console=con, err_console=econ)
+    rows = {row["run"]: row for row in json.loads(out.getvalue())}
+    # the three range tests differ only in seed: a group, with its runs listed on request
+    assert rows["lrf-sgd"]["steepest_lr"] == 1e-2 and rows["lrf-sgd"]["valley_lr"] == 3e-3
+    assert rows["lrf-adam"]["clr_max_lr"] == 1e-3
+    assert rows["lrf-killed"]["steepest_lr"] is None and rows["lrf-killed"]["min_loss_lr"] > 0
+    assert "no suggestions" in err.getvalue()
+    assert (dest / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    out, err, con, econ = consoles()
+    C.compare_runs([str(r / "lrf-sgd"), str(r / "lrf-adam")], out=tmp_path / "c2", console=con,
+                   err_console=econ)
+    assert "steepest" in out.getvalue() and "0.01" in out.getvalue()
