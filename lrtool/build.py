@@ -22,13 +22,29 @@ class Setup:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: engine.LossFn
+    net: Any = None  # what runs forward: the model, or its torch.compile'd wrapper (train.compile)
+
+    def __post_init__(self) -> None:
+        if self.net is None:
+            self.net = self.model
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-batch augmentation as the config asks (none by default)."""
+        aug = self.cfg.data.augment
+        if aug is None or not (aug.crop or aug.flip):
+            return x
+        from .data import augment_batch
+
+        return augment_batch(x, crop=aug.crop, flip=aug.flip)
 
 
-def build(cfg: Config) -> Setup:
+def build(cfg: Config, compile_model: bool = False) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
     Args:
         cfg: a validated config.
+        compile_model: wrap the model in torch.compile when train.compile is set (train only:
+            a range test is too short to repay the compile time).
 
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
@@ -53,4 +69,5 @@ def build(cfg: Config) -> Setup:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, model, key="optimizer")
     loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
-    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn)
+    net = torch.compile(model) if compile_model and cfg.train.compile else model
+    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, net)

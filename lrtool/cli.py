@@ -265,7 +265,7 @@ def train(
         from .runs import RunDir
         from .trainer import EXIT_CODES, Progress, load_checkpoint, make_schedule, train as run_train
 
-        setup = build(cfg)
+        setup = build(cfg, compile_model=True)
         sched, plan = make_schedule(setup)
         name = sched.name
         if resume is not None:

@@ -846,13 +846,13 @@ def _display_columns(cmp: Comparison, command: str) -> list[_Col]:
         # not highlighted: a run that stopped early is quick without being better
         cols.append(_Col("wall\ntime", "wall_s", "time"))
     if cmp.target is not None:
-        cols += [_Col("steps to\ntarget", "target_step", "target", "min"),
-                 _Col("epochs to\ntarget", "target_epoch", "target", "min"),
-                 _Col("time to\ntarget", "target_s", "target_time", "min")]
+        # one column (steps, epochs, seconds) keeps the table narrow; fewest steps is highlighted
+        cols.append(_Col(f"to reach\n{cmp.target}", "target_step", "target", "min"))
     delta = f"delta_{_sort_key(cmp.metric)}"
     if has(delta):
         what = cmp.metric if cmp.metric in TEST_METRICS else f"best {cmp.metric}"
-        cols.append(_Col(f"Δ {what}", delta, "delta_acc" if higher_is_better(cmp.metric) else "delta"))
+        cols.append(_Col(f"Δ {what}".replace(" ", "\n", 1), delta,
+                         "delta_acc" if higher_is_better(cmp.metric) else "delta"))
     return cols
 
 
@@ -903,7 +903,7 @@ def _mean_std(row: pd.Series, key: str, kind: str, sep: str = " ") -> str:
     mean, std = row.get(key), row.get(f"{key}_std")
     if not _isnum(mean):
         return "-"
-    fmt = {"target": "int", "target_time": "time"}.get(kind, kind)
+    fmt = kind
     text = _fmt_number(mean, fmt)
     if _isnum(std):
         text += f"{sep}± " + (format_duration(std) if fmt == "time" else _fmt_number(std, fmt))
@@ -932,14 +932,16 @@ def _cell(row: pd.Series, col: _Col, sep: str = " ") -> str:
         v, lr = row.get("min_loss"), row.get("min_loss_lr")
         return f"{v:.4g} @ {lr:.3g}" if _isnum(v) and _isnum(lr) else "-"
     v = row.get(col.key)
-    if col.kind in ("target", "target_time"):
-        if not group:
-            return _fmt_number(v, col.kind) if _isnum(v) else "not reached"
-        reached = _count(row.get("target_reached"))
-        if not reached:
+    if col.kind == "target":
+        if not _isnum(v):
             return "not reached"
-        text = _mean_std(row, col.key, col.kind, sep)
-        return f"{text.rsplit(' (', 1)[0]} ({reached}/{_count(row['n_runs'])})"
+        parts = [("step ", "target_step", "int"), ("ep ", "target_epoch", "int"), ("", "target_s", "time")]
+        if not group:
+            return (", " if sep == " " else sep).join(
+                prefix + _fmt_number(row.get(key), kind) for prefix, key, kind in parts)
+        texts = [prefix + _mean_std(row, key, kind).rsplit(" (", 1)[0] for prefix, key, kind in parts]
+        reached = f"({_count(row.get('target_reached'))}/{_count(row['n_runs'])} reached)"
+        return (", " if sep == " " else sep).join(texts) + (" " if sep == " " else sep) + reached
     if group and f"{col.key}_n" in row:
         return _mean_std(row, col.key, col.kind, sep)
     text = _fmt_number(v, col.kind)
@@ -1011,17 +1013,16 @@ def verdict(cmp: Comparison) -> list[str]:
             gap = abs(first[key] - second[key])
             text += f", {_fmt_number(gap, kind)} {'above' if kind == 'acc' else 'below'} {second['run']}"
         out.append(text)
-    if cmp.target is not None and "target_s" in top:
-        for col, what in (("target_s", "time"), ("target_step", "steps")):
-            reached = top[top[col].map(_isnum)]
-            if not reached.empty:
-                first = reached.loc[reached[col].idxmin()]
-                out.append(f"first to reach {cmp.target}: {first['run']} (step {_fmt_number(first['target_step'], 'int')},"
-                           f" epoch {_fmt_number(first['target_epoch'], 'int')},"
-                           f" {format_duration(first['target_s'])})")
-                break
-        else:
+    if cmp.target is not None:
+        reached = top[top["target_step"].map(_isnum)] if "target_step" in top else top.iloc[0:0]
+        if reached.empty:
             out.append(f"no run reached {cmp.target}")
+        else:
+            first = reached.loc[reached["target_step"].idxmin()]
+            out.append(f"fewest steps to reach {cmp.target}: {first['run']} "
+                       f"(step {_fmt_number(first['target_step'], 'int')}, "
+                       f"epoch {_fmt_number(first['target_epoch'], 'int')}, "
+                       f"{format_duration(first.get('target_s'))})")
     return out
 
 
@@ -1050,7 +1051,7 @@ def to_markdown(cmp: Comparison) -> str:
     for command, title in sections:
         cols, cells, highlight = render_rows(cmp, command)
         if len(sections) > 1:
-            out += [f"**{title.capitalize()}**", ""]
+            out += [f"**{title[0].upper()}{title[1:]}**", ""]
         out.append("| " + " | ".join(esc(c.header) for c in cols) + " |")
         out.append("|" + "|".join("---" if c.kind in ("text", "status") else "---:" for c in cols) + "|")
         for i, row in enumerate(cells):
@@ -1075,6 +1076,7 @@ def to_json(cmp: Comparison) -> str:
 def print_table(cmp: Comparison, console: Any) -> None:
     """The rich table(s), with the config differences above and the verdict below."""
     from rich import box
+    from rich.segment import Segment
     from rich.table import Table
     from rich.text import Text
 
@@ -1096,15 +1098,23 @@ def print_table(cmp: Comparison, console: Any) -> None:
         if command == "train" and cmp.target is not None:
             title += f"; target {cmp.target}"
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for c in cols:
+        for j, c in enumerate(cols):
             text = c.kind in ("text", "status")
-            # numbers never break mid-value; names and statuses wrap when the terminal is narrow
+            longest = max((len(line) for row in cells for line in row[j].split("\n")), default=1)
+            # numbers never break mid-value; names and statuses wrap only past a readable width
             table.add_column(c.header, justify="left" if text else "right", no_wrap=not text,
-                             overflow="fold" if text else "ellipsis")
+                             min_width=min(longest, 16) if text else None)
         for i, row in enumerate(cells):
             table.add_row(*[Text(v, style="bold green" if i in highlight[j] else "")
                             for j, v in enumerate(row)])
-        console.print(table)
+        # written to a file or a pipe, a wide table is printed whole rather than squeezed into
+        # ellipses; a terminal gets it fitted to its width, since soft-wrapped rows are unreadable
+        if not console.is_terminal and console.width < 220:
+            lines = console.render_lines(table, console.options.update_width(220), pad=False)
+            natural = max(Segment.get_line_length(line) for line in lines)
+            if natural > console.width:
+                table.width = natural
+        console.print(table, crop=False)
     for line in verdict(cmp):
         console.print(Text(line))
 

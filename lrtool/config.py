@@ -59,12 +59,20 @@ class Component(BaseModel):
         return {k: v for k, v in own.items() if k not in self._own}
 
 
+class AugmentConfig(_Strict):
+    """On-device augmentation of whole training batches (images only)."""
+
+    crop: int = Field(0, ge=0, description="random crop after zero-padding this many pixels per side")
+    flip: bool = Field(False, description="random horizontal flip")
+
+
 class DataConfig(Component):
     name: str = "digits"
     batch_size: int = Field(64, gt=0)
     eval_batch_size: Optional[int] = Field(None, gt=0)
     val_fraction: float = Field(0.2, ge=0, lt=1)
-    _own = ("name", "batch_size", "eval_batch_size", "val_fraction")
+    augment: Optional["AugmentConfig"] = None
+    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "augment")
 
 
 class ModelConfig(Component):

@@ -84,7 +84,8 @@ def _batches_forever(split: Any, batch_size: int, generator: torch.Generator) ->
 def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: engine.LossFn,
                train: Any, cfg: Any, *, batch_size: int, precision: engine.Precision,
                generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
-               val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None) -> RangeTest:
+               val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
+               augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -94,6 +95,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             val_every).
         batch_size, accumulate: micro-batch size and micro-batches per optimizer step (one LR each step).
         on_step: called with each recorded row (for progress display).
+        augment: applied to each training batch (the run's data augmentation), or None.
 
     Returns:
         The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
@@ -121,6 +123,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             total = 0.0
             for _ in range(accumulate):
                 x, y = next(batches)
+                if augment is not None:
+                    x = augment(x)
                 loss, _correct = engine.forward_backward(model, x, y, loss_fn, precision, 1.0 / accumulate)
                 total = total + loss
             engine.optimizer_step(model, optimizer, precision, grad_clip)
@@ -343,6 +347,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
 
         t_sweep = time.perf_counter()
         result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
+                            augment=setup.augment,
                             batch_size=cfg.data.batch_size, precision=setup.precision,
                             generator=setup.generator, accumulate=cfg.train.accumulate,
                             grad_clip=cfg.train.grad_clip, val=val, on_step=on_step)

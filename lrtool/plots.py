@@ -215,7 +215,6 @@ def plot_overlay(series: list[dict[str, Any]], path: Path, *, xlabel: str, ylabe
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
 
@@ -257,6 +256,5 @@ def plot_lr_find_overlay(curves: list[dict[str, Any]], path: Path, *, title: str
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

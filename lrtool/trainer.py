@@ -215,13 +215,13 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                 for micro in _chunks(batches, tc.accumulate):
                     lrs = schedule.lr(p.step)
                     set_lr_and_momentum(optimizer, lrs, schedule.momentum(p.step))
-                    step_loss = torch.zeros((), device=setup.device)
+                    step_loss: Any = 0.0
                     for x, y in micro:
-                        loss, correct = engine.forward_backward(model, x, y, loss_fn, precision,
-                                                                1.0 / len(micro))
-                        step_loss += loss / len(micro)
-                        p.sums["loss"] += loss.double() * len(y)
-                        p.sums["correct"] += correct
+                        loss, correct = engine.forward_backward(setup.net, setup.augment(x), y, loss_fn,
+                                                                precision, 1.0 / len(micro))
+                        step_loss = loss if len(micro) == 1 else step_loss + loss / len(micro)
+                        p.sums["loss"].add_(loss, alpha=len(y))  # metrics stay on the device
+                        p.sums["correct"].add_(correct)
                         p.sums["n"] += len(y)
                     engine.optimizer_step(model, optimizer, precision, tc.grad_clip)
                     pending.append((p.step, p.epoch, lrs, step_loss, time.perf_counter() - t0))
@@ -286,7 +286,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "non_finite", "step": bad_step, "message": message})
     test = None
     if data.test is not None:
-        test_loss, test_acc = engine.evaluate(model, data.test.batches(_eval_bs(cfg), shuffle=False),
+        test_loss, test_acc = engine.evaluate(setup.net, data.test.batches(_eval_bs(cfg), shuffle=False),
                                               loss_fn, precision)
         test = {"test_loss": test_loss, "test_acc": test_acc}
     return _finish(run, "completed", p, t0, plots=tc.plots, test=test)
@@ -316,7 +316,7 @@ def _end_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, log: An
     train_acc = int(p.sums["correct"]) / n
     val_loss = val_acc = None
     if setup.data.val is not None:
-        val_loss, val_acc = engine.evaluate(setup.model, setup.data.val.batches(_eval_bs(cfg), shuffle=False),
+        val_loss, val_acc = engine.evaluate(setup.net, setup.data.val.batches(_eval_bs(cfg), shuffle=False),
                                             setup.loss_fn, setup.precision)
     p.epoch += 1
     p.epoch_steps = 0

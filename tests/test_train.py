@@ -290,3 +290,42 @@ def test_preview_files_and_terminal_curve(cfg_file, tmp_path):
     assert "*" in res.output and "schedule sgdr" in res.output
     res = invoke("preview", cfg_file, "--schedule", "plateau", "--out", tmp_path / "q")
     assert res.exit_code == 0 and "depends on the metrics" in res.output.replace("\n", " ")
+
+
+def test_augmentation_runs_on_whole_batches(tmp_path):
+    import torch as t
+
+    from lrtool.data import augment_batch
+
+    x = t.arange(2 * 3 * 4 * 4, dtype=t.float32).reshape(2, 3, 4, 4)
+    t.manual_seed(0)
+    out = augment_batch(x, crop=2, flip=True)
+    assert out.shape == x.shape
+    # every output pixel is either padding (0) or a pixel of the same image and channel
+    for i in range(2):
+        for c in range(3):
+            assert set(out[i, c].flatten().tolist()) <= set(x[i, c].flatten().tolist()) | {0.0}
+    t.manual_seed(1)
+    flipped = augment_batch(x, flip=True)
+    for i in range(2):
+        assert t.equal(flipped[i], x[i]) or t.equal(flipped[i], x[i].flip(2))
+    assert t.equal(augment_batch(x), x)
+    cfg = tmp_path / "img.yaml"
+    cfg.write_text(BASE.replace("n_features: 8", "image_size: 6") +
+                   "find_lr: {num_iter: 10}\n")
+    run = tmp_path / "run"
+    res = invoke("train", cfg, "--out", run, "--set", "data.augment={crop: 1, flip: true}", "--epochs", "1")
+    assert res.exit_code == 0, res.output
+    res = invoke("find-lr", cfg, "--out", tmp_path / "f", "--set", "data.augment={crop: 1}")
+    assert res.exit_code == 0, res.output
+    res = invoke("find-lr", cfg, "--out", tmp_path / "g", "--set", "data.augment={crop: -1}")
+    assert res.exit_code == 2 and "data.augment.crop" in res.output
+
+
+@pytest.mark.slow
+def test_compiled_model_trains(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    res = invoke("train", cfg_file, "--out", run, "--set", "train.compile=true", "--epochs", "1")
+    assert res.exit_code == 0, res.output
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert not any(k.startswith("_orig_mod") for k in ckpt["model"])  # plain weights, loadable anywhere
