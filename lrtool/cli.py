@@ -35,7 +35,7 @@ class _Group(typer.core.TyperGroup):
         except click.ClickException as e:
             print(f"lrtool: error: {e.format_message()}", file=sys.stderr)
             rv = e.exit_code
-        except click.Abort:
+        except typer.Abort:  # click.Abort in older typer, typer.Abort in the vendored one
             print("lrtool: interrupted", file=sys.stderr)
             rv = 130
         if not standalone_mode:
@@ -70,6 +70,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full traceba
 
 
 def _fail(message: str, code: int) -> None:
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
     print(f"lrtool: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
@@ -148,7 +149,9 @@ def find_lr(
         with _progress(stderr) as progress:
             summary = run_find_lr(setup, run, config_path=str(config) if config else None, progress=progress)
         _print_find_lr(stdout, summary, run.path)
-        return 130 if summary["status"] == "interrupted" else 0
+        if summary["status"] == "interrupted":
+            return 143 if summary["stop"].get("signal") == "SIGTERM" else 130
+        return 0
 
     _guard(body)
 

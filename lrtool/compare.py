@@ -64,6 +64,7 @@ class Target:
     value: float
 
     def reached(self, v: float) -> bool:
+        """Whether the value `v` meets the target (NaN and inf never do)."""
         if v is None or not math.isfinite(v):
             return False
         return v >= self.value if higher_is_better(self.metric) else v <= self.value
@@ -114,10 +115,12 @@ class Run:
 
     @property
     def status(self) -> str:
+        """summary.json's status, or "unknown" without one."""
         return str(self.summary.get("status") or "unknown")
 
     @property
     def has_config(self) -> bool:
+        """Whether config.yaml was read (runs without one never join the diff or a seed group)."""
         return bool(self.config)
 
 
@@ -132,6 +135,7 @@ def _num(v: Any) -> float:
 
 
 def _rows(df: pd.DataFrame | None) -> bool:
+    """Whether a CSV was read and has data rows."""
     return df is not None and len(df) > 0
 
 
@@ -252,6 +256,11 @@ def load_run(path: str | Path) -> Run:
         run.lr_find = read_metrics_csv(path / "lr_find.csv", notes)
         if not _rows(run.lr_find):
             raise LrtoolError(f"{path}: run has no metrics (lr_find.csv missing or empty)")
+        if not summary.get("suggestions"):
+            notes.append("no suggestions in summary.json (the range test did not finish); "
+                         "compared by its curve")
+    if summary.get("status") == "failed" and summary.get("error"):
+        notes.append(f"failed: {summary['error']}")
     return run
 
 
@@ -343,6 +352,7 @@ def _steps_done(run: Run) -> float:
 
 
 def _epochs_done(run: Run) -> float:
+    """Finished epochs: the last epochs.csv row, else summary progress."""
     if _rows(run.epochs) and "epoch" in run.epochs:
         return float(run.epochs["epoch"].max())
     return _num((run.summary.get("progress") or {}).get("epoch"))
@@ -355,6 +365,7 @@ def _last_write(run: Run) -> float:
 
 
 def _ago(seconds: float) -> str:
+    """A rough duration for a status: 20 min, 3 h, 2 days."""
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     if seconds < 86400:
@@ -399,6 +410,7 @@ def _wall_s(run: Run) -> float:
 
 
 def _finite_series(df: pd.DataFrame, col: str) -> pd.Series:
+    """A column as floats with inf turned into NaN, so best-of ignores a diverged epoch."""
     s = df[col].astype(float)
     return s.where(s.map(math.isfinite))
 
@@ -486,8 +498,6 @@ def _find_lr_facts(run: Run) -> dict[str, Any]:
     if values.notna().any() and "lr" in df:
         i = values.idxmin()
         out["min_loss"], out["min_loss_lr"] = float(values[i]), float(df["lr"][i])
-    if not sugg and "no suggestions" not in " ".join(run.notes):
-        run.notes.append("no suggestions in summary.json (the range test did not finish)")
     return out
 
 
@@ -593,17 +603,37 @@ def seed_groups(runs: Sequence[Run]) -> list[list[Run]]:
     return list(groups.values())
 
 
-def group_label(group: Sequence[Run]) -> str:
-    """A seed group's name: the runs' common name prefix (whole tokens) and their seeds."""
+def group_label(group: Sequence[Run], by_names: bool = False) -> str:
+    """A seed group's name: the runs' common name prefix (whole tokens) and their seeds.
+
+    Args:
+        group: the runs of one seed group.
+        by_names: name it by its first runs' names instead (when prefixes collide).
+
+    Returns:
+        e.g. "digits-cyclic (seeds 0, 1, 2)".
+    """
     names = [r.name for r in group]
     prefix = os.path.commonprefix(names)
     # cut back to a token boundary so "digits-s0, digits-s1" give "digits", not "digits-s"
     if any(len(n) > len(prefix) and n[len(prefix)].isalnum() for n in names):
         cut = max(prefix.rfind(c) for c in "-_. /")
         prefix = prefix[:cut] if cut > 0 else ""
-    prefix = prefix.rstrip("-_. /") or names[0]
+    prefix = prefix.rstrip("-_. /")
+    if not prefix or by_names:
+        prefix = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
     seeds = ", ".join(format_value(r.config.get("seed", r.summary.get("seed"))) for r in group)
     return f"{prefix} (seeds {seeds})"
+
+
+def _labels(groups: Sequence[Sequence[Run]]) -> list[str]:
+    """Row names of the groups: a run's name, or a seed group's label, unique among them."""
+    labels = [g[0].name if len(g) == 1 else group_label(g) for g in groups]
+    for i, g in enumerate(groups):
+        # runs named <config>-<schedule>-<time> share prefixes across groups: fall back to names
+        if len(g) > 1 and labels.count(labels[i]) > 1:
+            labels[i] = group_label(g, by_names=True)
+    return labels
 
 
 # --------------------------------------------------------------------------- the table
@@ -672,6 +702,7 @@ def _aggregate(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _sort_key(metric: str) -> str:
+    """The table column a metric ranks by: its best value (test metrics have only one)."""
     return metric if metric in TEST_METRICS else f"best_{metric}"
 
 
@@ -706,12 +737,12 @@ def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metri
     """
     metric = _choice("--metric", metric, METRICS)
     blocks: list[list[dict[str, Any]]] = []
-    for group in seed_groups(runs):
+    groups = seed_groups(runs)
+    for group, label in zip(groups, _labels(groups)):
         records = [run_record(r, target) for r in group]
         if len(group) == 1:
             blocks.append([{**records[0], "group": "", "n_runs": 1}])
             continue
-        label = group_label(group)
         members = [{**rec, "group": label, "n_runs": 1} for rec in records] if individual else []
         blocks.append([_aggregate(label, records)] + members)
     key = _sort_key(metric)
@@ -765,9 +796,9 @@ def _select_columns(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _has_values(s: pd.Series) -> bool:
-    if s.dtype == object:
-        return bool(s.map(lambda v: v not in ("", None) and not (isinstance(v, float) and math.isnan(v))).any())
-    return bool(s.notna().any())
+    """Whether any cell holds something (not NaN, None or "")."""
+    return bool(s.map(lambda v: not (v is None or v is pd.NA or v == ""
+                                     or (isinstance(v, float) and math.isnan(v)))).any())
 
 
 def build_comparison(runs: Sequence[Run], *, target: Target | None = None, metric: str = "val_acc",
@@ -878,6 +909,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _fmt_number(v: Any, kind: str) -> str:
+    """A number as its column shows it ("-" when missing)."""
     if isinstance(v, float) and math.isinf(v):
         return "inf" if v > 0 else "-inf"
     if not _isnum(v):  # missing, or NaN (no validation split, or a diverged run's last epoch)
@@ -1123,6 +1155,7 @@ def print_table(cmp: Comparison, console: Any) -> None:
 
 
 def _x_label(x: str) -> str:
+    """Axis label for --x."""
     return {"step": "optimizer step", "epoch": "epoch", "time": "time (s)"}[x]
 
 
@@ -1143,6 +1176,7 @@ def _steps_x(run: Run, x: str) -> pd.Series | None:
 
 
 def _epochs_x(run: Run, x: str) -> pd.Series | None:
+    """The x values of epochs.csv rows for --x."""
     col = {"step": "step", "epoch": "epoch", "time": "time_s"}[x]
     return run.epochs[col] if col in run.epochs else None
 
@@ -1171,7 +1205,7 @@ def _curve(run: Run, source: str, ycol: str, x: str, smooth: bool = False) -> pd
 def _series(cmp: Comparison, source: str, ycol: str, x: str, smooth: bool = False) -> list[dict[str, Any]]:
     """One plotted series per plain run, one mean line with a ±1 std band per seed group."""
     out = []
-    for group in cmp.groups:
+    for group, label in zip(cmp.groups, _labels(cmp.groups)):
         runs = [r for r in group if r.command == "train"]
         curves = [(r, c) for r in runs if (c := _curve(r, source, ycol, x, smooth)) is not None]
         if not curves:
@@ -1185,7 +1219,7 @@ def _series(cmp: Comparison, source: str, ycol: str, x: str, smooth: bool = Fals
         xs = pd.concat([c.set_index("align")["x"] for _, c in curves], axis=1)
         mean, std = ys.mean(axis=1), ys.std(axis=1, ddof=1).fillna(0.0)
         order = xs.mean(axis=1).sort_index()
-        out.append({"label": f"{group_label(group)}, mean ± std", "x": order.tolist(),
+        out.append({"label": f"{label}, mean ± std", "x": order.tolist(),
                     "y": mean.reindex(order.index).tolist(),
                     "band": ((mean - std).reindex(order.index).tolist(),
                              (mean + std).reindex(order.index).tolist()),
@@ -1217,7 +1251,7 @@ def write_plots(cmp: Comparison, out: Path, x: str = "step") -> list[str]:
         series = _series(cmp, source, ycol, x, smooth)
         if series:
             plots.plot_overlay(series, out / name, xlabel=xl, ylabel=ylabel, title=title,
-                               log_y=ycol == "lr")
+                               log_y=ycol == "lr", markers=source == "epochs")
             written.append(name)
     curves = []
     for r in cmp.runs:
@@ -1262,13 +1296,15 @@ def _output_dir(out: str | Path | None, root: str | Path = "runs") -> RunDir:
     raise LrtoolError(f"{base}: too many directories named {name}")
 
 
-def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step") -> tuple[Path, list[str]]:
+def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step",
+                  warnings: list[str] | None = None) -> tuple[Path, list[str]]:
     """comparison.csv, comparison.md, summary.json and the plots.
 
     Args:
         cmp: the comparison.
         out: --out, or None for a new runs/compare-<time>.
         x: x axis of the train plots.
+        warnings: where to report a plot that could not be drawn.
 
     Returns:
         (directory, names of the files written).
@@ -1276,7 +1312,12 @@ def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step") -> t
     run_dir = _output_dir(out)
     atomic_write_text(run_dir.file("comparison.csv"), to_csv(cmp))
     atomic_write_text(run_dir.file("comparison.md"), to_markdown(cmp))
-    names = ["comparison.csv", "comparison.md"] + write_plots(cmp, run_dir.path, x)
+    names = ["comparison.csv", "comparison.md"]
+    try:
+        names += write_plots(cmp, run_dir.path, x)
+    except Exception as e:  # noqa: BLE001 - the table is the answer; a figure is a bonus
+        if warnings is not None:
+            warnings.append(f"could not draw the plots: {type(e).__name__}: {e}")
     # marks the directory as a compare output, so a later `compare runs/*` skips it by name
     run_dir.write_summary({"command": "compare", "status": "completed", "created": now_iso(),
                            "runs": [str(r.path) for r in cmp.runs], "metric": cmp.metric,
@@ -1313,9 +1354,10 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
     err_console = err_console or Console(stderr=True, highlight=False)
     runs, warnings = load_runs(patterns)
     for w in warnings:
-        err_console.print(Text(f"warning: {w}", style="yellow"))
+        err_console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
     cmp = build_comparison(runs, target=tgt, metric=metric, individual=individual)
-    out_path, names = write_outputs(cmp, out, x)
+    problems: list[str] = []
+    out_path, names = write_outputs(cmp, out, x, problems)
     if fmt == "table":
         print_table(cmp, console)
     else:
@@ -1325,7 +1367,9 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
         console.file.flush()
     for r in runs:
         for note in r.notes:
-            err_console.print(Text(f"note: {r.name}: {note}", style="yellow"))
+            err_console.print(Text(f"note: {r.name}: {note}", style="yellow"), soft_wrap=True)
+    for p in problems:
+        err_console.print(Text(f"warning: {p}", style="yellow"), soft_wrap=True)
     where = err_console if fmt != "table" else console
-    where.print(Text(f"wrote {out_path}/ ({', '.join(names)})"))
+    where.print(Text(f"wrote {out_path}/ ({', '.join(names)})"), soft_wrap=True)
     return 0

@@ -6,6 +6,7 @@ dotted key, what was expected and what was given.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
@@ -215,7 +216,10 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
     if err["type"] == "value_error" and (m := re.match(r"^(\w+): (.*)$", msg)):
         loc, msg = loc + (m.group(1),), m.group(2)  # a cross-field check names its key first
     dotted = ".".join(loc)
-    origin = f"--set {dotted}" if dotted in from_set else f"{source}: {dotted}" if dotted else source
+    # `--set foo.bar=1` makes the unknown section 'foo': name the --set, not the file
+    set_key = dotted if dotted in from_set else min((k for k in from_set if k.startswith(dotted + ".")),
+                                                     default=None) if dotted else None
+    origin = f"--set {set_key}" if set_key else f"{source}: {dotted}" if dotted else source
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1]) or []
@@ -320,6 +324,23 @@ def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     return taken
 
 
+def _one_line_errors(fn: Any) -> Any:
+    """Escape line breaks in the LrtoolError of `fn` (a key or name may hold one): errors are one line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LrtoolError as e:
+            msg = str(e)
+            if "\n" in msg or "\r" in msg:
+                e.args = (msg.replace("\r", "\\r").replace("\n", "\\n"),)
+            raise
+
+    return wrapper
+
+
+@_one_line_errors
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
                 schedule: str | None = None, lr_from: str | Path | None = None,
                 taken: dict[str, float] | None = None) -> Config:
@@ -352,6 +373,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise LrtoolError(line + more) from None
 
 
+@_one_line_errors
 def check_components(cfg: Config) -> None:
     """Check every registry name and its keyword arguments before any work starts."""
     from .data import validate_data

@@ -85,7 +85,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                train: Any, cfg: Any, *, batch_size: int, precision: engine.Precision,
                generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
-               augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> RangeTest:
+               augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -96,6 +97,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         batch_size, accumulate: micro-batch size and micro-batches per optimizer step (one LR each step).
         on_step: called with each recorded row (for progress display).
         augment: applied to each training batch (the run's data augmentation), or None.
+        should_stop: asked after each step; True ends the sweep as "interrupted" (SIGINT/SIGTERM).
 
     Returns:
         The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
@@ -155,6 +157,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                                   f"{cfg.diverge_threshold:g}x above the best {best:.4g}")
                 break
             best = min(best, smoothed)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt  # handled below, like a Ctrl-C that arrives mid-step
         else:
             result.message = f"swept all {len(lrs)} steps up to end_lr {cfg.end_lr:g} without diverging"
     except KeyboardInterrupt:
@@ -317,7 +321,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     import time
 
     from . import plots
+    from .errors import RunFailed
     from .runs import now_iso, versions
+    from .trainer import StopFlag
 
     cfg = setup.cfg
     fl = cfg.find_lr
@@ -346,11 +352,20 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                 progress.update(task, advance=1, description=f"lr {row['lr']:.2e}  loss {row['loss']:.4g}")
 
         t_sweep = time.perf_counter()
-        result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
-                            augment=setup.augment,
-                            batch_size=cfg.data.batch_size, precision=setup.precision,
-                            generator=setup.generator, accumulate=cfg.train.accumulate,
-                            grad_clip=cfg.train.grad_clip, val=val, on_step=on_step)
+        stop = StopFlag()  # SIGINT/SIGTERM end the sweep after the current step, keeping the curve
+        try:
+            with stop.installed():
+                result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
+                                    augment=setup.augment,
+                                    batch_size=cfg.data.batch_size, precision=setup.precision,
+                                    generator=setup.generator, accumulate=cfg.train.accumulate,
+                                    grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
+                                    should_stop=lambda: stop.signal is not None)
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"
+            summary.update(status="failed", ended=now_iso(), error=error)
+            run.write_summary(summary)
+            raise RunFailed(f"range test failed: {error}; logs kept in {run.path}") from e
         sweep_s = time.perf_counter() - t_sweep
     rows = result.rows
     val_rows = [r for r in rows if r.get("val_acc") is not None]
@@ -360,6 +375,11 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     summary.update(advice)
     summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
                        "steps_run": len(rows)}
+    if result.stop_reason == "interrupted":
+        import signal
+
+        name = signal.Signals(stop.signal).name if stop.signal else "SIGINT"
+        summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
     summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
     if rows:
         title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"

@@ -182,7 +182,7 @@ def _clip_top(ax: Any, ys: list[list[float]]) -> None:
 
 
 def plot_overlay(series: list[dict[str, Any]], path: Path, *, xlabel: str, ylabel: str, title: str = "",
-                 log_y: bool = False) -> None:
+                 log_y: bool = False, markers: bool = False) -> None:
     """Curves of several runs on one axis, with a legend and labelled axes.
 
     Args:
@@ -191,6 +191,7 @@ def plot_overlay(series: list[dict[str, Any]], path: Path, *, xlabel: str, ylabe
         path: the PNG to write.
         xlabel, ylabel, title: axis labels and title.
         log_y: log-scale y axis (learning rates), used only when every value is positive.
+        markers: mark each point (per-epoch curves: a run with one finished epoch still shows).
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -201,7 +202,7 @@ def plot_overlay(series: list[dict[str, Any]], path: Path, *, xlabel: str, ylabe
         all_y.append(y)
         for mx, my in s.get("members") or []:
             ax.plot(mx, _finite(my), color=style["color"], lw=0.8, alpha=0.35)
-        ax.plot(s["x"], y, lw=1.8, label=s["label"], **style)
+        ax.plot(s["x"], y, lw=1.8, marker="o" if markers else None, ms=3.5, label=s["label"], **style)
         if s.get("band"):
             low, high = s["band"]
             ax.fill_between(s["x"], _finite(low), _finite(high), color=style["color"], alpha=0.18, lw=0)

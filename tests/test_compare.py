@@ -217,6 +217,24 @@ def test_target_columns_and_not_reached(runs):
     assert "step 30, ep 3, 6.0s" in next(r for r in cells if r[0] == "cyclic")
 
 
+def test_test_metric_target_takes_the_whole_run(runs):
+    loaded = [C.load_run(runs / n) for n in ("fixed", "cyclic")]
+    t = C.comparison_table(loaded, target=C.parse_target("test_acc=0.93")).set_index("run")
+    assert (t.loc["cyclic", "target_step"], t.loc["cyclic", "target_s"]) == (40, 8.5)
+    assert t.loc["fixed", "target_reached"] == 0
+
+
+def test_run_without_summary_and_failed_run(tmp_path):
+    bare = make_train(tmp_path, "bare", [0.5, 0.7], [1.0, 0.9], summary=False)
+    run = C.load_run(bare)
+    assert run.command == "train" and "no summary.json" in run.notes[0]
+    rec = C.run_record(run)
+    assert rec["status_label"] == "unknown at step 20" and rec["wall_s"] == 4.0
+    failed = make_train(tmp_path, "failed", [0.5], [1.0], status="failed", error="CUDA out of memory")
+    run = C.load_run(failed)
+    assert C.status_label(run) == "failed" and "failed: CUDA out of memory" in run.notes
+
+
 @pytest.mark.parametrize("bad, message", [
     ("val_acc", "expected METRIC=VALUE"),
     ("accuracy=0.9", "expected one of (val_acc"),
@@ -261,6 +279,17 @@ def test_seed_groups_mean_std(runs):
     group_cells = next(r for r in cells if r[0].startswith("seeds"))
     assert "0.9300 ± 0.0200 (3)" in group_cells
     assert len(cells) == 2  # members hidden unless asked for
+
+
+def test_seed_group_labels_stay_unique(tmp_path):
+    # default run names share <config>-<schedule>-<date> across groups
+    names = ["q-constant-20261121-100000", "q-constant-20261121-100005",
+             "q-constant-20261121-100010", "q-constant-20261121-100015"]
+    for name, (seed, lr) in zip(names, [(0, 0.1), (1, 0.1), (0, 0.2), (1, 0.2)]):
+        make_train(tmp_path, name, [0.8], [0.5], config={"seed": seed, "optimizer.lr": lr})
+    t = C.comparison_table([C.load_run(tmp_path / n) for n in names])
+    assert len(t) == 2 and t["run"].is_unique
+    assert t["run"][0] == "q-constant-20261121-100000, q-constant-20261121-100005 (seeds 0, 1)"
 
 
 def test_individual_runs_on_request(runs):

@@ -54,6 +54,26 @@ set_items = st.one_of(
     st.text(max_size=20),
 )
 
+# overrides of real keys on a valid config: these get past the schema into the registries' checks
+PATHS = ["seed", "device", "data.name", "data.batch_size", "data.eval_batch_size", "data.val_fraction",
+         "data.n_samples", "data.n_features", "data.n_classes", "data.noise", "data.root", "model.name",
+         "model.hidden", "model.dropout", "model.activation", "model.channels", "optimizer.name", "optimizer.lr",
+         "optimizer.momentum", "optimizer.betas", "optimizer.weight_decay", "optimizer.nesterov",
+         "optimizer.param_groups", "loss.name", "loss.label_smoothing", "loss.reduction", "schedule.name",
+         "schedule.step_size", "schedule.gamma", "schedule.milestones", "schedule.max_lr", "schedule.base_lr",
+         "schedule.warmup", "schedule.warmup.epochs", "schedule.interval", "schedule.T_max",
+         "schedule.lr_lambda", "schedule.cyclic.mode", "schedule.onecycle.pct_start", "train.epochs",
+         "train.precision", "train.accumulate", "train.grad_clip", "train.monitor", "train.on_nan",
+         "find_lr.start_lr", "find_lr.end_lr", "find_lr.num_iter", "find_lr.mode", "find_lr.smooth"]
+typed = st.one_of(values, st.sampled_from(NAMES), st.integers(-3, 100), st.floats(-1, 10),
+                  st.lists(st.integers(-1, 10), max_size=3))
+near_valid_sets = st.lists(
+    st.tuples(st.sampled_from(PATHS), typed).map(
+        lambda kv: f"{kv[0]}={yaml.safe_dump(kv[1], default_flow_style=True).strip().removesuffix('...').strip()}"),
+    min_size=1, max_size=3)
+BASE = {"seed": 0, "device": "cpu", "data": {"name": "synthetic", "n_samples": 64, "batch_size": 16},
+        "model": {"name": "mlp", "hidden": [8]}, "optimizer": {"name": "SGD", "lr": 0.1}}
+
 DIR = Path(tempfile.mkdtemp(prefix="lrtool-fuzz-"))
 
 
@@ -98,3 +118,17 @@ def test_random_text_files(text):
 @given(overrides=st.lists(set_items, min_size=1, max_size=4))
 def test_random_set_values_on_the_defaults(overrides):
     outcome(None, overrides)
+
+
+@FUZZ
+@given(overrides=near_valid_sets)
+def test_random_values_of_real_keys(overrides):
+    path = DIR / "base.yaml"
+    if not path.exists():
+        path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    outcome(path, overrides)
+
+
+def test_a_newline_in_a_key_stays_on_one_line():
+    for overrides in (["0\n0=1"], ["model.name=\"a\\nb\""], ["optimizer.name=\"x\\ry\""]):
+        outcome(None, overrides)
