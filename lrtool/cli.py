@@ -247,51 +247,61 @@ def train(
         "--lr-from", help="A find-lr run directory: take its suggested LR, CLR bounds and one-cycle max_lr.")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", help="Continue an interrupted train run in place, from its last checkpoint.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", help="Comma-separated seeds: with several (or several --schedule names) runs a sweep.")] = None,
 ) -> None:
-    """Train with any schedule; log every step and epoch, plot, checkpoint; resume exactly."""
+    """Train with any schedule; log every step and epoch, plot, checkpoint; resume exactly.
+
+    Several schedules and/or seeds (`--schedule fixed,cyclic --seeds 0,1,2`) run one after the other into
+    one sweep directory, then are compared.
+    """
 
     def body() -> int:
-        from .config import dump_config, load_config
+        from .config import load_config
 
         stdout, stderr = _consoles()
-        taken: dict[str, float] = {}
         if resume is not None:
-            if set_ or schedule or lr_from or epochs or device or out:
+            if set_ or schedule or lr_from or epochs or device or out or seeds:
                 raise LrtoolError("--resume continues a run with its own config.yaml; drop "
-                                  "--set/--schedule/--lr-from/--epochs/--device/--out")
-            previous = _check_resume(resume)
+                                  "--set/--schedule/--seeds/--lr-from/--epochs/--device/--out")
+            _check_resume(resume)
             cfg = load_config(resume / "config.yaml")
-        else:
-            cfg = load_config(config, _overrides(set_, device=device, **{"train.epochs": epochs}),
-                              schedule=schedule, lr_from=lr_from, taken=taken)
-        from .build import build
-        from .runs import RunDir
-        from .trainer import EXIT_CODES, Progress, load_checkpoint, make_schedule, train as run_train
+            return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
+        overrides = _overrides(set_, device=device, **{"train.epochs": epochs})
+        names = [n.strip() for n in schedule.split(",")] if schedule else [None]
+        seed_list = _parse_seeds(seeds) if seeds else [None]
+        stem = Path(config).stem if config else "quickstart"
+        if len(names) * len(seed_list) > 1:
+            from .sweep import run_sweep
 
-        setup = build(cfg, compile_model=True)
-        sched, plan = make_schedule(setup)
-        name = sched.name
-        if resume is not None:
-            run = RunDir(resume)
-            ckpt = resume / "checkpoints" / "last.pt"
-            progress = load_checkpoint(setup, sched, ckpt) if ckpt.exists() else Progress()
-            stdout.print(f"resuming {resume} ({previous.get('status')}) at epoch {progress.epoch + 1}, "
-                         f"step {progress.step} of {plan.total_steps}")
-        else:
-            run = RunDir.create(out, Path(config).stem if config else "quickstart", name)
-            run.write_config(dump_config(cfg))
-            progress = None
+            return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
+                             console=stdout, live_console=stderr, print_run=_print_train)
+        taken: dict[str, float] = {}
+        extra = [f"seed={seed_list[0]}"] if seed_list[0] is not None else []
+        cfg = load_config(config, overrides + extra, schedule=names[0], lr_from=lr_from, taken=taken)
         if taken:
-            stdout.print(f"--lr-from {lr_from}: " + ", ".join(f"{k}={v:.3g}" for k, v in taken.items()))
-        stdout.print(f"training {cfg.model.name} on {cfg.data.name}: schedule {name}, {plan.epochs} epochs x "
-                     f"{plan.steps_per_epoch} steps, device {setup.device}")
-        summary = run_train(setup, run, sched, plan, schedule_name=name,
-                            config_path=str(config) if config else None, resume=progress,
-                            live=_LiveTrain(stderr))
-        _print_train(stdout, summary, run.path)
-        return summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
+            stdout.print(f"--lr-from {lr_from}: " + ", ".join(f"{k}={v:.3g}" for k, v in taken.items()),
+                         markup=False)
+        return _train_and_print(cfg, out, stem, str(config) if config else None, stdout, stderr)
 
     _guard(body)
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise LrtoolError(f"--seeds: expected comma-separated integers like 0,1,2, got {text!r}") from None
+
+
+def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | None, stdout: Any, stderr: Any,
+                     resume_dir: Path | None = None) -> int:
+    from .trainer import EXIT_CODES, run_training
+
+    summary, run = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
+                                live=_LiveTrain(stderr), echo=lambda line: stdout.print(line, markup=False))
+    _print_train(stdout, summary, run.path)
+    return summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
 
 
 def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
@@ -391,6 +401,30 @@ def ascii_curve(values: list[float], width: int = 64, height: int = 8) -> str:
         lines.append(label + "".join("*" if lv == row else " " for lv in levels))
     lines.append(" " * 10 + "+" + "-" * len(cols) + " step")
     return "\n".join(lines)
+
+
+@app.command("compare")
+def compare(
+    run_dirs: Annotated[list[str], typer.Argument(help="Run directories or globs (runs/digits-*).",
+                                                  show_default=False)],
+    out: OutOpt = None,
+    target: Annotated[Optional[str], typer.Option(
+        help="METRIC=VALUE: steps/epochs/seconds each run needed to reach it, e.g. val_acc=0.95")] = None,
+    metric: Annotated[str, typer.Option(help="The metric to rank by: val_acc, val_loss, train_loss, ...")] = "val_acc",
+    format_: Annotated[str, typer.Option("--format", help="table | csv | md | json (to stdout)")] = "table",
+    x: Annotated[str, typer.Option("--x", help="x axis of the overlaid curves: step | epoch | time")] = "step",
+    individual: Annotated[bool, typer.Option(help="Also list the runs inside each seed group.")] = False,
+) -> None:
+    """Finished (or interrupted) runs side by side: config differences, table, overlaid curves."""
+
+    def body() -> int:
+        from .compare import compare_runs
+
+        stdout, stderr = _consoles()
+        return compare_runs(list(run_dirs), out=out, target=target, metric=metric, fmt=format_, x=x,
+                            individual=individual, console=stdout, err_console=stderr)
+
+    _guard(body)
 
 
 @app.command("list")

@@ -413,3 +413,37 @@ def _truncate_logs(run: RunDir, p: Progress) -> None:
             if cells and len(cells) == len(header) and int(cells[idx]) < limit:
                 keep.append(line)
         atomic_write_text(path, "".join(keep))
+
+
+def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resume_dir: Any = None,
+                 live: Any = None, echo: Any = print) -> tuple[dict[str, Any], RunDir]:
+    """Build everything from `cfg`, make (or reopen) the run directory, train; returns (summary, run).
+
+    Args:
+        cfg: the validated config (resolved schedule name and --lr-from values already in it).
+        out: --out (a directory to create) or None for runs/<stem>-<schedule>-<time>; ignored on resume.
+        stem: the config file's stem, for the default directory name.
+        config_path: recorded in the summary.
+        resume_dir: an interrupted run to continue in place, or None.
+        live: progress display (see train()).
+        echo: prints one line for the user.
+    """
+    from .build import build
+    from .config import dump_config
+
+    setup = build(cfg, compile_model=True)
+    schedule, plan = make_schedule(setup)
+    if resume_dir is not None:
+        run = RunDir(resume_dir)
+        ckpt = run.path / "checkpoints" / "last.pt"
+        progress = load_checkpoint(setup, schedule, ckpt) if ckpt.exists() else Progress()
+        echo(f"resuming {run.path} at epoch {progress.epoch + 1}, step {progress.step} of {plan.total_steps}")
+    else:
+        run = RunDir.create(out, stem, schedule.name)
+        run.write_config(dump_config(cfg))
+        progress = None
+    echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {plan.epochs} epochs x "
+         f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}")
+    summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
+                    resume=progress, live=live)
+    return summary, run
