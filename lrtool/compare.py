@@ -1276,24 +1276,7 @@ def write_plots(cmp: Comparison, out: Path, x: str = "step") -> list[str]:
 
 def _output_dir(out: str | Path | None, root: str | Path = "runs") -> RunDir:
     """--out exactly (new or empty), else a new runs/compare-<YYYYmmdd-HHMMSS>[-N]."""
-    if out is not None:
-        return RunDir.create(out, "compare", "compare")
-    base = Path(root)
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LrtoolError(f"{base}: cannot create the runs directory ({e.strerror})") from None
-    name = f"compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    for i in range(1, 1000):
-        path = base / (name if i == 1 else f"{name}-{i}")
-        try:
-            path.mkdir()  # atomic: two compares in the same second never share a directory
-            return RunDir(path)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise LrtoolError(f"{path}: cannot create the output directory ({e.strerror})") from None
-    raise LrtoolError(f"{base}: too many directories named {name}")
+    return RunDir.create(out, "compare", "", root=root)
 
 
 def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step",

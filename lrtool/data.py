@@ -57,7 +57,26 @@ def _one_line(err: BaseException) -> str:
 # --------------------------------------------------------------------------- splits
 
 
-class TensorSplit:
+class _Split:
+    """What both kinds of split share."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        """Batches in one pass.
+
+        Args:
+            batch_size: samples per batch.
+            drop_last: leave out the final, smaller batch.
+
+        Returns:
+            The number of batches `batches` yields with the same arguments.
+        """
+        return _num_batches(len(self), batch_size, drop_last)
+
+
+class TensorSplit(_Split):
     """One split held in memory as tensors; batches are index slices (no DataLoader)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor):
@@ -76,18 +95,6 @@ class TensorSplit:
     @property
     def device(self) -> torch.device:
         return self.x.device
-
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        """Batches in one pass.
-
-        Args:
-            batch_size: samples per batch.
-            drop_last: leave out the final, smaller batch.
-
-        Returns:
-            The number of batches `batches` yields with the same arguments.
-        """
-        return _num_batches(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
                 drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -151,7 +158,7 @@ class _Order(torch.utils.data.Sampler):
         return len(self.order)
 
 
-class LoaderSplit:
+class LoaderSplit(_Split):
     """One split read through a DataLoader (files decoded on the fly), batches moved to the device."""
 
     def __init__(self, dataset: torch.utils.data.Dataset, *, num_workers: int = 0,
@@ -167,18 +174,6 @@ class LoaderSplit:
 
     def __repr__(self) -> str:
         return f"LoaderSplit(n={len(self)}, num_workers={self.num_workers}, device={self.device})"
-
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        """Batches in one pass.
-
-        Args:
-            batch_size: samples per batch.
-            drop_last: leave out the final, smaller batch.
-
-        Returns:
-            The number of batches `batches` yields with the same arguments.
-        """
-        return _num_batches(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
                 drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

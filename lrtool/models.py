@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .errors import LrtoolError
-from .registry import Registry, check_kwargs, did_you_mean, format_choices
+from .registry import Registry, check_kwargs, did_you_mean, format_choices, kwargs_dict
 
 __all__ = ["MODELS", "INJECTED", "validate_model", "build_model"]
 
@@ -501,16 +501,6 @@ def _label(name: str, builder: Any) -> str:
     return MODELS.canonical(name) or str(name)
 
 
-def _kwargs_dict(kwargs: Any, key: str) -> dict[str, Any]:
-    """`kwargs` as a dict (None means no arguments)."""
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, dict):
-        raise LrtoolError(f"{key}: arguments must be a mapping of name: value, "
-                          f"got {type(kwargs).__name__}")
-    return kwargs
-
-
 def validate_model(name: str, kwargs: dict, key: str = "model") -> None:
     """Check a model name and its arguments without building it.
 
@@ -527,7 +517,7 @@ def validate_model(name: str, kwargs: dict, key: str = "model") -> None:
     Raises:
         LrtoolError: one line naming `key` (or `key.<arg>`), with a did-you-mean and the choices.
     """
-    kwargs = _kwargs_dict(kwargs, key)
+    kwargs = kwargs_dict(kwargs, key)
     builder = _resolve(name, key)
     if isinstance(builder, (_TorchvisionModel, _CallableModel)):
         builder.check_kwargs(kwargs, key)
@@ -565,7 +555,7 @@ def build_model(name: str, kwargs: dict, *, input_shape: tuple[int, ...], num_cl
     input_shape = tuple(int(s) for s in input_shape)
     if not input_shape or min(input_shape) < 1 or num_classes < 1:
         raise ValueError(f"bad data shape: input_shape={input_shape}, num_classes={num_classes}")
-    kwargs = _kwargs_dict(kwargs, key)
+    kwargs = kwargs_dict(kwargs, key)
     validate_model(name, kwargs, key)
     builder = _resolve(name, key)
     label = _label(name, builder)

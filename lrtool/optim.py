@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from .errors import LrtoolError
-from .registry import Registry, check_kwargs
+from .registry import Registry, check_kwargs, kwargs_dict
 
 __all__ = [
     "OPTIMIZERS", "LOSSES", "validate_optimizer", "build_optimizer", "momentum_key",
@@ -53,16 +53,6 @@ def _one_line(err: BaseException) -> str:
     """The exception's message collapsed onto one line (the CLI prints errors on one line)."""
     text = " ".join(str(err).split())
     return text or type(err).__name__
-
-
-def _kwargs_dict(kwargs: Any, key: str) -> dict[str, Any]:
-    """`kwargs` as a dict (None means no arguments)."""
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, dict):
-        raise LrtoolError(f"{key}: arguments must be a mapping of name: value, "
-                          f"got {type(kwargs).__name__}")
-    return kwargs
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,7 +100,7 @@ def _coerced(cls: type, kwargs: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _prepare(cls: type, kwargs: Any, key: str) -> tuple[dict[str, Any], list[tuple]]:
     """Checked top-level arguments and param-group specs (key, pattern, compiled, options)."""
-    top = dict(_kwargs_dict(kwargs, key))
+    top = dict(kwargs_dict(kwargs, key))
     groups_spec = top.pop(_GROUPS, None)
     check_kwargs(cls, top, key, injected=_OPTIMIZER_INJECTED)
     groups = []
@@ -377,7 +367,7 @@ def multi_margin(*, margin: float = 1.0) -> LossFn:
 def _build_loss(name: str, kwargs: Any, key: str) -> LossFn:
     """Look up, check and build a loss."""
     builder = LOSSES.get(name, f"{key}.name")
-    kwargs = _kwargs_dict(kwargs, key)
+    kwargs = kwargs_dict(kwargs, key)
     check_kwargs(builder, kwargs, key)
     try:
         return builder(**kwargs)

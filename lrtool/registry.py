@@ -86,6 +86,16 @@ class Registry:
         return self._help.get(self.canonical(name) or name, "")
 
 
+def kwargs_dict(kwargs: Any, key: str) -> dict[str, Any]:
+    """`kwargs` as a dict (None means no arguments)."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, dict):
+        raise LrtoolError(f"{key}: arguments must be a mapping of name: value, "
+                          f"got {type(kwargs).__name__}")
+    return kwargs
+
+
 def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], key: str,
                  injected: Iterable[str] = ()) -> None:
     """Raise LrtoolError naming `key.<arg>` when `fn` does not take one of `kwargs`.

@@ -141,7 +141,7 @@ class RunDir:
         except OSError as e:
             raise LrtoolError(f"{base}: cannot create the runs directory ({e.strerror})") from None
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"{stem}-{command}-{stamp}"
+        name = "-".join(part for part in (stem, command, stamp) if part)
         for i in range(1, 1000):
             path = base / (name if i == 1 else f"{name}-{i}")
             try:
