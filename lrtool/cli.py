@@ -435,27 +435,18 @@ def list_registries() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from .data import DATASETS
-        from .models import MODELS
-        from .optim import LOSSES, OPTIMIZERS
+        from .registry import read_catalog
 
-        registries = [DATASETS, MODELS, OPTIMIZERS, LOSSES]
-        try:
-            from .schedules import SCHEDULES
-
-            registries.append(SCHEDULES)
-        except ImportError:
-            pass
         console = Console(highlight=False)
-        for reg in registries:
-            plural = reg.kind + ("es" if reg.kind.endswith("s") else "s")
+        for kind, entry in read_catalog().items():
+            plural = kind + ("es" if kind.endswith("s") else "s")
             table = Table(title=plural, title_justify="left", show_header=False, box=None)
             table.add_column("name", style="bold")
             table.add_column("what")
-            for name in reg.names():
-                table.add_row(name, reg.help(name))
-            if reg.fallback_hint:
-                table.add_row("...", reg.fallback_hint)
+            for name, text in entry["entries"]:
+                table.add_row(name, text)
+            if entry.get("hint"):
+                table.add_row("...", entry["hint"])
             console.print(table)
             console.print()
 

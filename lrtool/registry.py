@@ -121,3 +121,36 @@ def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], key: str,
                 f"{key}.{arg}: unknown argument{did_you_mean(arg, valid)}; "
                 f"valid arguments: {format_choices(valid) or '(none)'}"
             )
+
+
+# `lrtool list` reads the names from a catalogue file so that it answers without importing torch;
+# tests/test_catalog.py fails when the file and the live registries disagree.
+CATALOG_PATH = __import__("pathlib").Path(__file__).with_name("catalog.json")
+
+
+def live_catalog() -> dict[str, Any]:
+    """Every registry's names, one-line help and fallback hint, read from the registries themselves."""
+    from .data import DATASETS
+    from .models import MODELS
+    from .optim import LOSSES, OPTIMIZERS
+    from .schedules import SCHEDULES
+
+    return {reg.kind: {"entries": [[name, reg.help(name)] for name in reg.names()], "hint": reg.fallback_hint}
+            for reg in (DATASETS, MODELS, OPTIMIZERS, LOSSES, SCHEDULES)}
+
+
+def read_catalog() -> dict[str, Any]:
+    """The catalogue file, or the live registries when the file is missing or unreadable."""
+    import json
+
+    try:
+        return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return live_catalog()
+
+
+if __name__ == "__main__":  # python -m lrtool.registry: refresh the catalogue after adding a component
+    import json
+
+    CATALOG_PATH.write_text(json.dumps(live_catalog(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {CATALOG_PATH}")

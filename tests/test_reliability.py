@@ -459,7 +459,7 @@ def check_finished_run(run: Path) -> None:
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_train_stops_cleanly_and_resume_completes(tmp_path, sig, code):
     run = tmp_path / "run"
-    proc = start(["train", long_config(tmp_path, 120), "--out", run], tmp_path)
+    proc = start(["train", long_config(tmp_path, 40), "--out", run], tmp_path)
     try:
         wait_for(proc, tmp_path, lambda: data_lines(run / "steps.csv") >= 20)
         proc.send_signal(sig)
@@ -485,7 +485,7 @@ def test_a_signal_during_train_stops_cleanly_and_resume_completes(tmp_path, sig,
 
 def test_kill_9_loses_at_most_one_row_and_resume_restarts_from_the_checkpoint(tmp_path):
     run = tmp_path / "run"
-    proc = start(["train", long_config(tmp_path, 120), "--out", run], tmp_path)
+    proc = start(["train", long_config(tmp_path, 40), "--out", run], tmp_path)
     try:
         # past the first checkpoint, with rows logged after it
         wait_for(proc, tmp_path, lambda: (run / "checkpoints" / "last.pt").exists()
