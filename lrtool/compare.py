@@ -990,6 +990,10 @@ def _best_rows(df: pd.DataFrame, col: _Col) -> set[int]:
         return set()
     values = pd.to_numeric(df[col.key], errors="coerce").reset_index(drop=True)
     top = ((df["group"] == "") | (df["n_runs"] > 1)).reset_index(drop=True)  # not a group's members
+    if col.key == "target_step" and "target_reached" in df:
+        # a seed group wins the target column only when every one of its runs reached the target
+        every = (df["target_reached"].fillna(0) >= df["n_runs"].fillna(1)).reset_index(drop=True)
+        top = top & every
     values = values[top & values.map(_isnum)]
     if len(values) < 2:
         return set()
@@ -1047,6 +1051,9 @@ def verdict(cmp: Comparison) -> list[str]:
         out.append(text)
     if cmp.target is not None:
         reached = top[top["target_step"].map(_isnum)] if "target_step" in top else top.iloc[0:0]
+        if "n_runs" in reached and "target_reached" in reached:
+            # a seed group counts only when every run in it reached the target
+            reached = reached[reached["target_reached"].fillna(0) >= reached["n_runs"].fillna(1)]
         if reached.empty:
             out.append(f"no run reached {cmp.target}")
         else:
