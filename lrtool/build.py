@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from . import engine
+from . import dist, engine
 from .config import Config, check_components
 from .errors import LrtoolError
 
@@ -22,11 +22,16 @@ class Setup:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: engine.LossFn
-    net: Any = None  # what runs forward: the model, or its torch.compile'd wrapper (train.compile)
+    net: Any = None  # what runs forward: the model, or its torch.compile'd and/or DDP wrapper
+    # what evaluates: never DDP, whose forward is a collective (ranks may hold different numbers of
+    # evaluation batches); the plain model then, with rank 0's buffers (dist.sync_buffers)
+    eval_net: Any = None
 
     def __post_init__(self) -> None:
         if self.net is None:
             self.net = self.model
+        if self.eval_net is None:
+            self.eval_net = self.net
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Training-batch augmentation as the config asks (none by default)."""
@@ -58,7 +63,8 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     precision = engine.Precision(cfg.train.precision, device)
     generator = engine.seed_everything(cfg.seed)
     data = build_data(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction,
-                      seed=cfg.seed, device=device, key="data")
+                      seed=cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed,
+                      device=device, key="data")
     torch.manual_seed(cfg.seed)  # the model's initial weights depend on the seed alone
     model = build_model(cfg.model.name, cfg.model.kwargs, input_shape=tuple(data.input_shape),
                         num_classes=data.num_classes, key="model").to(device)
@@ -69,5 +75,11 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, model, key="optimizer")
     loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
-    net = torch.compile(model) if compile_model and cfg.train.compile else model
-    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, net)
+    eval_net = net = model
+    if dist.is_distributed():  # under torchrun: one process per rank, gradients all-reduced by DDP
+        engine.seed_everything(dist.rank_seed(cfg.seed))  # each rank its own dropout/augmentation draws
+        net = dist.wrap(model, device)
+    if compile_model and cfg.train.compile:
+        net = torch.compile(net)
+        eval_net = model if dist.is_distributed() else net
+    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, net, eval_net)

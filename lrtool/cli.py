@@ -70,15 +70,27 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full traceba
 
 
 def _fail(message: str, code: int) -> None:
+    from . import dist
+
     message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
+    if not dist.is_main():  # under torchrun a usage error is the same on every rank: rank 0 says it
+        if code == 2:
+            raise typer.Exit(code)
+        message = f"[rank {dist.rank()}] {message}"
     print(f"lrtool: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
 
 def _guard(fn: Callable[[], int | None]) -> None:
-    """Run a command body: LrtoolError -> one line + its exit code; anything else -> one line + exit 1."""
+    """Run a command body: LrtoolError -> one line + its exit code; anything else -> one line + exit 1.
+
+    Under torchrun the body runs inside the job's process group (see dist.py).
+    """
+    from . import dist
+
     try:
-        code = fn()
+        with dist.session():
+            code = fn()
     except typer.Exit:
         raise
     except LrtoolError as e:
@@ -109,7 +121,10 @@ def _overrides(set_: list[str] | None, **options: Any) -> list[str]:
 def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
-    return Console(highlight=False), Console(stderr=True, highlight=False)
+    from . import dist
+
+    quiet = not dist.is_main()  # under torchrun only rank 0 prints
+    return Console(highlight=False, quiet=quiet), Console(stderr=True, highlight=False, quiet=quiet)
 
 
 def _progress(console: Any) -> Any:
@@ -202,10 +217,11 @@ class _LiveTrain:
         self.epochs = self.progress.add_task("epochs", total=plan.epochs, completed=p.epoch)
         self.steps = self.progress.add_task("steps", total=plan.steps_per_epoch, completed=p.epoch_steps)
 
-    def update(self, step: int, loss: float, lr: float) -> None:
+    def update(self, step: int, loss: float, lr: float, acc: float | None = None) -> None:
         done = step - (step - 1) // self.plan.steps_per_epoch * self.plan.steps_per_epoch
+        shown = f"  acc {acc:.3f}" if acc is not None else ""
         self.progress.update(self.steps, completed=done,
-                             description=f"loss {loss:.4g}  lr {lr:.3g}{self.metrics}")
+                             description=f"loss {loss:.4g}{shown}  lr {lr:.3g}{self.metrics}")
 
     def epoch_done(self, p: Any) -> None:
         best = p.best.get("val_acc") or p.best.get("val_loss") or p.best.get("train_loss")
@@ -299,7 +315,8 @@ def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | N
     from .trainer import EXIT_CODES, run_training
 
     summary, run = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
-                                live=_LiveTrain(stderr), echo=lambda line: stdout.print(line, markup=False))
+                                live=_LiveTrain(stderr) if not stderr.quiet else None,
+                                echo=lambda line: stdout.print(line, markup=False))
     _print_train(stdout, summary, run.path)
     return summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
 

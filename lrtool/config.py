@@ -72,8 +72,9 @@ class DataConfig(Component):
     batch_size: int = Field(64, gt=0)
     eval_batch_size: Optional[int] = Field(None, gt=0)
     val_fraction: float = Field(0.2, ge=0, lt=1)
+    split_seed: Optional[int] = Field(None, description="seed of the train/val split (default: the run's seed)")
     augment: Optional["AugmentConfig"] = None
-    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "augment")
+    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "split_seed", "augment")
 
 
 class ModelConfig(Component):

@@ -63,16 +63,22 @@ class _Split:
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+    def num_batches(self, batch_size: int, drop_last: bool = False,
+                    shard: tuple[int, int] | None = None) -> int:
         """Batches in one pass.
 
         Args:
             batch_size: samples per batch.
             drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun: the batches of each rank in a shuffled pass,
+                the same number on every rank.
 
         Returns:
-            The number of batches `batches` yields with the same arguments.
+            The number of batches `batches` yields with the same arguments (and shuffle=True).
         """
+        if shard is not None:
+            # a short tail is padded to one sample per rank (see _rank_batches), so ceil still holds
+            return _num_batches(len(self), batch_size * shard[1], drop_last)
         return _num_batches(len(self), batch_size, drop_last)
 
 
@@ -97,7 +103,8 @@ class TensorSplit(_Split):
         return self.x.device
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
-                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                drop_last: bool = False,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over the split: every sample once (at most once with drop_last).
 
         Args:
@@ -106,11 +113,20 @@ class TensorSplit(_Split):
                 otherwise in stored order.
             generator: a CPU generator for the order (torch's global one when None).
             drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun, or None. Shuffled: every rank draws the same
+                order and takes its part of each global batch of batch_size x world samples, so all
+                ranks take the same number of steps (see _rank_batches). Not shuffled (evaluation):
+                each rank reads its own contiguous part once.
 
         Returns:
             An iterator of (inputs, labels) on the split's device.
         """
         n = len(self)
+        if shard is not None and not shuffle:
+            lo, hi = _shard_bounds(n, shard)
+            yield from TensorSplit(self.x[lo:hi], self.y[lo:hi]).batches(batch_size, shuffle=False,
+                                                                         drop_last=drop_last)
+            return
         count = _num_batches(n, batch_size, drop_last)
         if not shuffle:
             # contiguous slices are views: no copy at all
@@ -119,6 +135,10 @@ class TensorSplit(_Split):
             return
         # the order is drawn on the CPU (a CPU generator), then moved once per pass
         order = torch.randperm(n, generator=generator).to(self.x.device)
+        if shard is not None:
+            for idx in _rank_batches(order, batch_size, drop_last, shard):
+                yield self.x[idx], self.y[idx]
+            return
         for i in range(count):
             idx = order[i * batch_size:(i + 1) * batch_size]
             yield self.x[idx], self.y[idx]
@@ -176,7 +196,8 @@ class LoaderSplit(_Split):
         return f"LoaderSplit(n={len(self)}, num_workers={self.num_workers}, device={self.device})"
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
-                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                drop_last: bool = False,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over the split: every sample once (at most once with drop_last).
 
         The shuffled order is `torch.randperm(n, generator=generator)`, exactly as for
@@ -188,6 +209,7 @@ class LoaderSplit(_Split):
             shuffle: visit samples in a random order drawn from `generator`.
             generator: a CPU generator for the order (torch's global one when None).
             drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun, or None: this rank's part, as for TensorSplit.
 
         Returns:
             An iterator of (inputs, labels) on the split's device.
@@ -195,7 +217,14 @@ class LoaderSplit(_Split):
         _num_batches(len(self), batch_size, drop_last)  # checks batch_size
         loader, order = self._loader(batch_size, drop_last)
         # drawn here rather than by the DataLoader, which would also draw worker seeds from it
-        order.order = torch.randperm(len(self), generator=generator).tolist() if shuffle else range(len(self))
+        if shard is None:
+            order.order = torch.randperm(len(self), generator=generator).tolist() if shuffle else range(len(self))
+        elif not shuffle:
+            order.order = range(*_shard_bounds(len(self), shard))
+        else:
+            # every rank part is batch_size long but the last, so the loader's batches line up with them
+            parts = list(_rank_batches(torch.randperm(len(self), generator=generator), batch_size, drop_last, shard))
+            order.order = torch.cat(parts).tolist() if parts else []
         non_blocking = self.device.type == "cuda"
         for x, y in loader:
             yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
@@ -232,6 +261,29 @@ class LoaderSplit(_Split):
             pin_memory=self.device.type == "cuda")
         self._cached = ((batch_size, drop_last), loader, order)
         return loader, order
+
+
+def _shard_bounds(n: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """[lo, hi) of rank's contiguous part of n samples (sizes differ by at most one)."""
+    rank, world = shard
+    size, extra = divmod(n, world)
+    lo = rank * size + min(rank, extra)
+    return lo, lo + size + (1 if rank < extra else 0)
+
+
+def _rank_batches(order: torch.Tensor, batch_size: int, drop_last: bool,
+                  shard: tuple[int, int]) -> Iterator[torch.Tensor]:
+    """This rank's index batches: each global batch (batch_size x world consecutive entries of `order`)
+    split into world near-equal parts, so step i of N ranks sees the samples step i of one process
+    with batch_size x N would see. A tail shorter than world is padded from the start of the order,
+    as DistributedSampler pads, so every rank has a sample at every step."""
+    rank, world = shard
+    glob = batch_size * world
+    for i in range(_num_batches(len(order), glob, drop_last)):
+        chunk = order[i * glob:(i + 1) * glob]
+        if len(chunk) < world:
+            chunk = torch.cat([chunk, order.repeat(world)[:world - len(chunk)]])
+        yield torch.tensor_split(chunk, world)[rank]
 
 
 def _num_batches(n: int, batch_size: int, drop_last: bool) -> int:

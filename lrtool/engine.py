@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from . import dist
 from .errors import LrtoolError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -16,6 +17,7 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def resolve_device(spec: str) -> torch.device:
     """`auto` picks cuda, then mps, then cpu; an unavailable device is a one-line error."""
+    spec = dist.device_spec(spec)  # under torchrun: this rank's GPU
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -64,9 +66,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    # .cpu(): a checkpoint loaded with map_location=cuda has its RNG states moved to the GPU
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 @dataclass
@@ -117,7 +120,10 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pre
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
              loss_fn: LossFn, precision: Precision) -> tuple[float, float]:
-    """Mean loss and accuracy over `batches`, model in eval mode (restored afterwards)."""
+    """Mean loss and accuracy over `batches`, model in eval mode (restored afterwards).
+
+    Under torchrun every rank must call it: the result is over all ranks' batches together.
+    """
     was_training = model.training
     model.eval()
     total_loss: Any = 0.0  # tensors on the device after the first batch: no sync per batch
@@ -133,6 +139,8 @@ def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch
             n += len(y)
     finally:
         model.train(was_training)
+    if dist.is_distributed():  # each rank saw its own part: add the parts up (one collective)
+        total_loss, correct, n = dist.sum_numbers(total_loss, correct, n)
     if n == 0:
         return float("nan"), float("nan")
     # one host read per evaluation

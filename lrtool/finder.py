@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from . import engine
+from . import dist, engine
 
 CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
 VAL_COLUMNS = ("val_loss", "val_acc")
@@ -72,13 +72,14 @@ class RangeTest:
 
 
 def _batches_forever(split: Any, batch_size: int, generator: torch.Generator) -> Iterator:
+    shard = dist.sharded()  # under torchrun: this rank's part of each global batch
     while True:
         yielded = False
-        for batch in split.batches(batch_size, shuffle=True, generator=generator, drop_last=True):
+        for batch in split.batches(batch_size, shuffle=True, generator=generator, drop_last=True, **shard):
             yielded = True
             yield batch
         if not yielded:  # fewer samples than one batch: use what there is
-            yield from split.batches(batch_size, shuffle=True, generator=generator)
+            yield from split.batches(batch_size, shuffle=True, generator=generator, **shard)
 
 
 def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: engine.LossFn,
@@ -86,7 +87,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> RangeTest:
+               should_stop: Callable[[], bool] | None = None, net: Any = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -98,6 +99,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         on_step: called with each recorded row (for progress display).
         augment: applied to each training batch (the run's data augmentation), or None.
         should_stop: asked after each step; True ends the sweep as "interrupted" (SIGINT/SIGTERM).
+        net: what runs forward, when not `model` itself (its DDP wrapper under torchrun, where the
+            loss that is smoothed and tested for divergence is the mean over ranks, and every rank
+            stops at the same step).
 
     Returns:
         The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
@@ -123,15 +127,22 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             for group, ratio in zip(optimizer.param_groups, ratios):
                 group["lr"] = lr * ratio
             total = 0.0
-            for _ in range(accumulate):
+            for j in range(accumulate):
                 x, y = next(batches)
                 if augment is not None:
                     x = augment(x)
-                loss, _correct = engine.forward_backward(model, x, y, loss_fn, precision, 1.0 / accumulate)
+                with dist.no_sync(net or model, j < accumulate - 1):  # DDP: all-reduce once a step
+                    loss, _correct = engine.forward_backward(net or model, x, y, loss_fn, precision,
+                                                             1.0 / accumulate)
                 total = total + loss
             engine.optimizer_step(model, optimizer, precision, grad_clip)
             # the divergence test needs the loss of every step on the host: one sync per step
             loss_value = float(total) / accumulate
+            stop_all = None  # under torchrun: whether any rank was signalled, agreed in the same all-reduce
+            if dist.is_distributed():
+                mean, stop_all = dist.mean_and_any(torch.tensor([loss_value], dtype=torch.float64),
+                                                   should_stop is not None and should_stop())
+                loss_value = float(mean[0])
             row: dict[str, Any] = {"step": i, "lr": lr, "loss": loss_value, "smoothed_loss": None}
             if not math.isfinite(loss_value):
                 row["smoothed_loss"] = float("nan")
@@ -145,8 +156,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             smoothed = avg / (1 - beta ** (i + 1)) if beta > 0 else loss_value
             row["smoothed_loss"] = smoothed
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
+                dist.sync_buffers(model)
                 row["val_loss"], row["val_acc"] = engine.evaluate(
-                    model, val.batches(batch_size * 4, shuffle=False), loss_fn, precision)
+                    model, val.batches(batch_size * 4, shuffle=False, **dist.sharded()), loss_fn, precision)
                 model.train()
             result.rows.append(row)
             if on_step:
@@ -157,7 +169,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                                   f"{cfg.diverge_threshold:g}x above the best {best:.4g}")
                 break
             best = min(best, smoothed)
-            if should_stop is not None and should_stop():
+            if stop_all if stop_all is not None else should_stop is not None and should_stop():
                 raise KeyboardInterrupt  # handled below, like a Ctrl-C that arrives mid-step
         else:
             result.message = f"swept all {len(lrs)} steps up to end_lr {cfg.end_lr:g} without diverging"
@@ -341,6 +353,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                   "val_every": fl.val_every if val is not None else 0,
                   "val_samples": len(val) if val is not None else 0},
     }
+    if dist.is_distributed():  # batch_size is per rank
+        summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
     columns = CSV_COLUMNS + (VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
@@ -360,7 +374,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                                     batch_size=cfg.data.batch_size, precision=setup.precision,
                                     generator=setup.generator, accumulate=cfg.train.accumulate,
                                     grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
-                                    should_stop=lambda: stop.signal is not None)
+                                    should_stop=lambda: stop.signal is not None, net=setup.net)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
@@ -381,7 +395,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
         name = signal.Signals(stop.signal).name if stop.signal else "SIGINT"
         summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
     summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
-    if rows:
+    if rows and run.writes:  # under torchrun: rank 0 only
         title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"
         plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp")
     summary["ended"] = now_iso()

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import dist
 from .errors import LrtoolError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
@@ -108,8 +109,11 @@ def _fmt(v: Any) -> Any:
 class RunDir:
     """One run's directory: config.yaml, summary.json, CSVs, plots, checkpoints/."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, writes: bool | None = None):
         self.path = Path(path)
+        # under torchrun only rank 0 writes; the others keep the summary in memory and log nowhere
+        self.writes = dist.is_main() if writes is None else writes
+        self._summary: dict[str, Any] = {}
 
     @classmethod
     def create(cls, out: str | Path | None, stem: str, command: str, root: str | Path = "runs") -> "RunDir":
@@ -122,8 +126,14 @@ class RunDir:
             command: `find-lr`, the schedule name, ...
 
         Returns:
-            The RunDir, created on disk.
+            The RunDir, created on disk (under torchrun by rank 0, and every rank gets its path).
         """
+        if dist.is_distributed():
+            return cls(dist.from_main(lambda: cls._make(out, stem, command, root).path))
+        return cls._make(out, stem, command, root)
+
+    @classmethod
+    def _make(cls, out: str | Path | None, stem: str, command: str, root: str | Path) -> "RunDir":
         if out is not None:
             path = Path(out)
             if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -157,13 +167,19 @@ class RunDir:
         return self.path / name
 
     def write_config(self, text: str) -> None:
-        atomic_write_text(self.file("config.yaml"), text)
+        if self.writes:
+            atomic_write_text(self.file("config.yaml"), text)
 
     def read_summary(self) -> dict[str, Any]:
+        if not self.writes:
+            return dict(self._summary)
         p = self.file("summary.json")
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        if not self.writes:
+            self._summary = dict(summary)
+            return
         atomic_write_text(self.file("summary.json"), json.dumps(_json_value(summary), indent=2) + "\n")
 
     def update_summary(self, **fields: Any) -> dict[str, Any]:
@@ -173,7 +189,22 @@ class RunDir:
         return summary
 
     def csv(self, name: str, columns: Iterable[str], append: bool = False) -> CsvLog:
+        if not self.writes:
+            return _NoLog()
         return CsvLog(self.file(name), columns, append=append)
+
+
+class _NoLog(CsvLog):
+    """The CSV log of a rank that does not write (torchrun ranks > 0)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def write(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _check_writable(path: Path) -> None:

@@ -71,7 +71,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
                   ended=now_iso())
     parent.write_summary(record)
     run_dirs = [str(parent.path / e["dir"]) for e in record["runs"] if (parent.path / e["dir"] / "summary.json").exists()]
-    if run_dirs:
+    if run_dirs and parent.writes:  # under torchrun: rank 0 only
         from .compare import compare_runs
 
         console.rule("comparison")

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import torch
 
-from . import engine
+from . import dist, engine
 from .errors import LrtoolError, RunFailed
 from .optim import momentum_key, set_lr_and_momentum
 from .runs import RunDir, now_iso, versions
@@ -47,8 +47,9 @@ def make_schedule(setup: Any, schedule_name: str | None = None) -> tuple[Schedul
     """Resolve and build the run's schedule against its optimizer and data (errors before training)."""
     cfg = setup.cfg
     spec = resolve_schedule(cfg.schedule.model_dump(), schedule_name)
-    plan = Plan(steps_per_epoch(setup.data.train.num_batches(cfg.data.batch_size), cfg.train.accumulate),
-                cfg.train.epochs)
+    # under torchrun batch_size is per rank: a step takes batch_size x world size samples
+    batches = setup.data.train.num_batches(cfg.data.batch_size, **dist.sharded())
+    plan = Plan(steps_per_epoch(batches, cfg.train.accumulate), cfg.train.epochs)
     base_lrs = [float(g["lr"]) for g in setup.optimizer.param_groups]
     return build_schedule(spec, base_lrs, plan, base_momenta(setup.optimizer)), plan
 
@@ -92,7 +93,16 @@ class Progress:
 
 
 def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, path: Any) -> None:
-    """Everything needed to continue exactly: weights, optimizer, scaler, schedule, RNGs, counters."""
+    """Everything needed to continue exactly: weights, optimizer, scaler, schedule, RNGs, counters.
+
+    Under torchrun every rank calls it (it gathers each rank's RNG states and running sums); rank 0
+    writes the plain module's weights, which load on any number of ranks.
+    """
+    rngs = dist.gather_objects(engine.rng_state())
+    counters = dict(progress.__dict__)
+    counters["sums"] = dist.all_reduce_sums(progress.sums)  # all ranks' part of the epoch, kept by rank 0
+    if not dist.is_main():
+        return
     state = {
         "model": setup.model.state_dict(),
         "optimizer": setup.optimizer.state_dict(),
@@ -100,8 +110,12 @@ def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, path: Any) -
         "schedule": schedule.state_dict(),
         "rng": engine.rng_state(),
         "generator": setup.generator.get_state(),
-        "progress": {k: v for k, v in progress.__dict__.items()},
+        "progress": counters,
+        "steps_per_epoch": schedule.plan.steps_per_epoch,
+        "world_size": dist.world_size(),
     }
+    if rngs is not None:
+        state["rng_ranks"] = rngs
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # a kill never leaves half a checkpoint
@@ -113,13 +127,27 @@ def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
         state = torch.load(path, map_location=setup.device, weights_only=False)
     except Exception as e:  # noqa: BLE001 - a corrupt checkpoint is a user-facing problem
         raise LrtoolError(f"{path}: cannot read the checkpoint ({e})") from None
+    saved = state.get("steps_per_epoch")
+    if saved is not None and saved != schedule.plan.steps_per_epoch:
+        raise LrtoolError(f"{path}: the run took {saved} steps per epoch on {state.get('world_size', 1)} "
+                          f"process(es), this launch would take {schedule.plan.steps_per_epoch} on "
+                          f"{dist.world_size()}; resume with the same number of processes")
     setup.model.load_state_dict(state["model"])
     setup.optimizer.load_state_dict(state["optimizer"])
     setup.precision.scaler.load_state_dict(state["scaler"])
     schedule.load_state_dict(state["schedule"])
-    setup.generator.set_state(state["generator"])
+    setup.generator.set_state(state["generator"].cpu())  # the same data order on every rank
     progress = Progress(**state["progress"])
-    engine.set_rng_state(state["rng"])
+    rngs = state.get("rng_ranks")
+    if rngs is not None and len(rngs) == dist.world_size():
+        engine.set_rng_state(rngs[dist.rank()])
+    else:
+        engine.set_rng_state(state["rng"])
+        if dist.rank() > 0:  # no saved stream for this rank: a fresh one of its own
+            engine.seed_everything(dist.rank_seed(setup.cfg.seed) + progress.step)
+    if dist.rank() > 0 and progress.sums:  # rank 0 carries the epoch's sums so far for every rank
+        progress.sums = {k: torch.zeros_like(v) if isinstance(v, torch.Tensor) else 0
+                         for k, v in progress.sums.items()}
     return progress
 
 
@@ -163,22 +191,34 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
         "resumed": summary.get("resumed", 0) + (1 if resume else 0),
     })
+    if dist.is_distributed():
+        summary.update(world_size=dist.world_size(), global_batch_size=bs * dist.world_size())
     summary.pop("stop", None)
     summary.pop("error", None)
     run.write_summary(summary)
-    (run.path / "checkpoints").mkdir(exist_ok=True)
-    if resume:
+    if run.writes:
+        (run.path / "checkpoints").mkdir(exist_ok=True)
+    if resume and run.writes:
         _truncate_logs(run, p)
     steps_log = run.csv("steps.csv", columns, append=bool(resume))
     epochs_log = run.csv("epochs.csv", EPOCH_COLUMNS, append=bool(resume))
     stop, status, message, bad_step = StopFlag(), "completed", "", None
     pending: list[tuple[int, int, list[float], Any, float]] = []  # steps not yet read back to the host
+    agreed = {"stop": False}  # under torchrun: some rank was signalled, as all ranks learnt at a log point
 
-    def flush() -> int | None:
-        """Read the pending losses back (one host sync) and log them; returns a non-finite step."""
+    def flush(collective: bool = True) -> int | None:
+        """Read the pending losses back (one host sync) and log them; returns a non-finite step.
+
+        Under torchrun the losses are averaged over the ranks and the stop flag is shared, in one
+        all-reduce, so every rank logs, diverges and stops at the same step.
+        """
         if not pending:
             return None
-        values = torch.stack([x[3] for x in pending]).tolist()
+        losses = torch.stack([x[3] for x in pending])
+        if collective and dist.is_distributed():
+            losses, signalled = dist.mean_and_any(losses, stop.signal is not None)
+            agreed["stop"] = agreed["stop"] or signalled
+        values = losses.tolist()
         first_bad = None
         for (step, epoch, lrs, _loss, t), value in zip(pending, values):
             row = {"step": step, "epoch": epoch, "lr": lrs[0], "loss": value, "time_s": round(t, 4)}
@@ -190,8 +230,9 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
             if not math.isfinite(value):
                 first_bad = step
                 break
-        if live is not None:
-            live.update(step=pending[-1][0] + 1, loss=values[-1], lr=pending[-1][2][0])
+        if live is not None:  # this log point syncs anyway: show the epoch's running accuracy too
+            acc = int(p.sums["correct"]) / max(1, p.sums["n"]) if p.sums else None
+            live.update(step=pending[-1][0] + 1, loss=values[-1], lr=pending[-1][2][0], acc=acc)
         pending.clear()
         return first_bad
 
@@ -209,16 +250,17 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                               "correct": torch.zeros((), device=setup.device, dtype=torch.int64), "n": 0}
                 else:  # resuming mid-epoch: replay the epoch's order, skip the steps already done
                     setup.generator.set_state(p.epoch_gen_state)
-                batches = data.train.batches(bs, shuffle=True, generator=setup.generator)
+                batches = data.train.batches(bs, shuffle=True, generator=setup.generator, **dist.sharded())
                 for _ in range(p.epoch_steps * tc.accumulate):
                     next(batches, None)
                 for micro in _chunks(batches, tc.accumulate):
                     lrs = schedule.lr(p.step)
                     set_lr_and_momentum(optimizer, lrs, schedule.momentum(p.step))
                     step_loss: Any = 0.0
-                    for x, y in micro:
-                        loss, correct = engine.forward_backward(setup.net, setup.augment(x), y, loss_fn,
-                                                                precision, 1.0 / len(micro))
+                    for j, (x, y) in enumerate(micro):
+                        with dist.no_sync(setup.net, j < len(micro) - 1):  # DDP: all-reduce once a step
+                            loss, correct = engine.forward_backward(setup.net, setup.augment(x), y, loss_fn,
+                                                                    precision, 1.0 / len(micro))
                         step_loss = loss if len(micro) == 1 else step_loss + loss / len(micro)
                         p.sums["loss"].add_(loss, alpha=len(y))  # metrics stay on the device
                         p.sums["correct"].add_(correct)
@@ -233,7 +275,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                     if bad_step is not None and tc.on_nan == "stop":
                         status = "diverged"
                         break
-                    if stop.signal is not None:
+                    if agreed["stop"] if dist.is_distributed() else stop.signal is not None:
                         status = "interrupted"
                         break
                 bad = flush()
@@ -259,7 +301,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as e:
-        flush_quietly(flush)
+        flush_quietly(lambda: flush(collective=False))  # the other ranks may not be there to reduce with
         steps_log.close()
         epochs_log.close()
         _finish(run, "failed", p, t0, plots=tc.plots, error=f"{type(e).__name__}: {e}")
@@ -276,8 +318,10 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         if tc.checkpoints:  # a mid-epoch checkpoint: --resume replays the epoch's order and skips ahead
             _checkpoint(setup, schedule, p, run.path / "checkpoints" / "last.pt")
         sig = stop.signal
+        launcher = "lrtool" if not dist.is_distributed() else \
+            f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world_size())} -m lrtool"
         message = (f"stopped by {signal.Signals(sig).name if sig else 'SIGINT'} at step {p.step} "
-                   f"(epoch {p.epoch + 1}); continue with: lrtool train --resume {run.path}")
+                   f"(epoch {p.epoch + 1}); continue with: {launcher} train --resume {run.path}")
         return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "interrupted", "step": p.step, "message": message},
                        exit_code=143 if sig == signal.SIGTERM else 130)
     if status == "diverged":
@@ -286,8 +330,9 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "non_finite", "step": bad_step, "message": message})
     test = None
     if data.test is not None:
-        test_loss, test_acc = engine.evaluate(setup.net, data.test.batches(_eval_bs(cfg), shuffle=False),
-                                              loss_fn, precision)
+        dist.sync_buffers(model)
+        test_batches = data.test.batches(_eval_bs(cfg), shuffle=False, **dist.sharded())
+        test_loss, test_acc = engine.evaluate(setup.eval_net, test_batches, loss_fn, precision)
         test = {"test_loss": test_loss, "test_acc": test_acc}
     return _finish(run, "completed", p, t0, plots=tc.plots, test=test)
 
@@ -311,13 +356,15 @@ def _end_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, log: An
                lrs: list[float], live: Any) -> None:
     """Validate, log the epoch, feed a plateau schedule, track the best metrics."""
     cfg = setup.cfg
-    n = max(1, p.sums["n"])
-    train_loss = float(p.sums["loss"]) / n  # one host read per epoch
-    train_acc = int(p.sums["correct"]) / n
+    sums = dist.all_reduce_sums(p.sums)  # every rank's samples (unchanged in a single process)
+    n = max(1, sums["n"])
+    train_loss = float(sums["loss"]) / n  # one host read per epoch
+    train_acc = int(sums["correct"]) / n
     val_loss = val_acc = None
     if setup.data.val is not None:
-        val_loss, val_acc = engine.evaluate(setup.net, setup.data.val.batches(_eval_bs(cfg), shuffle=False),
-                                            setup.loss_fn, setup.precision)
+        dist.sync_buffers(setup.model)  # all ranks evaluate rank 0's batch-norm statistics
+        val_loss, val_acc = engine.evaluate(setup.eval_net, setup.data.val.batches(
+            _eval_bs(cfg), shuffle=False, **dist.sharded()), setup.loss_fn, setup.precision)
     p.epoch += 1
     p.epoch_steps = 0
     row = {"epoch": p.epoch, "step": p.step, "lr": lrs[0], "train_loss": train_loss, "train_acc": train_acc,
@@ -347,7 +394,7 @@ def summary_final(run: RunDir) -> dict[str, Any] | None:
     import csv
 
     path = run.path / "epochs.csv"
-    if not path.exists():
+    if not run.writes or not path.exists():
         return None
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -370,6 +417,8 @@ def plot_run(run: RunDir) -> None:
     """Draw the run's figures from its CSVs; a plotting problem never costs the run."""
     from . import plots
 
+    if not run.writes:
+        return
     try:
         plots.plot_training(run.path)
     except Exception as e:  # noqa: BLE001
@@ -443,7 +492,9 @@ def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resu
         run.write_config(dump_config(cfg))
         progress = None
     echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {plan.epochs} epochs x "
-         f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}")
+         f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +
+         (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
+          if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live)
     return summary, run
