@@ -281,6 +281,9 @@ def train(
                 raise LrtoolError("--resume continues a run with its own config.yaml; drop "
                                   "--set/--schedule/--seeds/--lr-from/--epochs/--device/--out")
             _check_resume(resume)
+            if config is not None:
+                stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
+                             style="yellow", markup=False)
             cfg = load_config(resume / "config.yaml")
             return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
         overrides = _overrides(set_, device=device, **{"train.epochs": epochs})

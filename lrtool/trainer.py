@@ -428,12 +428,13 @@ def plot_run(run: RunDir) -> None:
 def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, exit_code: int | None = None,
              **fields: Any) -> dict[str, Any]:
     total = time.perf_counter() - t0
-    if plots:
-        plot_run(run)
+    # the status first: a Ctrl-C during the final plots must not leave the run marked running
     summary = run.update_summary(
         status=status, ended=now_iso(), progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
         final=summary_final(run), exit_code=EXIT_CODES[status] if exit_code is None else exit_code,
         timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
+    if plots:
+        plot_run(run)
     return summary
 
 
