@@ -26,7 +26,7 @@ PEER = Path(__file__).with_name("peer_torch_lr_finder.py")
 
 
 def run(cmd: list[str]) -> tuple[float, float]:
-    """(whole-process seconds, sweep seconds) of one run."""
+    """(whole-process seconds, sweep seconds per step) of one run (the two may stop at different steps)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         t = time.perf_counter()
@@ -36,9 +36,11 @@ def run(cmd: list[str]) -> tuple[float, float]:
         if res.returncode != 0:
             sys.exit(f"failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
         if cmd[1] == str(PEER):
-            sweep = json.loads(res.stdout.strip().splitlines()[-1])["sweep_s"]
+            info = json.loads(res.stdout.strip().splitlines()[-1])
+            sweep = info["sweep_s"] / info["steps"]
         else:
-            sweep = json.loads((out / "summary.json").read_text())["timings"]["sweep_s"]
+            summary = json.loads((out / "summary.json").read_text())
+            sweep = summary["timings"]["sweep_s"] / summary["stop"]["steps_run"]
         return whole, sweep
 
 
@@ -66,7 +68,8 @@ def main() -> None:
                target if title == "no validation" else "(context)", label_ours="lrtool find-lr",
                label_theirs="torch-lr-finder script")
         speed = [p[1] / o[1] for o, p in zip(ours, peer)]
-        print(f"  sweep only: lrtool {fmt([o[1] for o in ours], ' s')}, peer {fmt([p[1] for p in peer], ' s')}, "
+        print(f"  sweep, per step: lrtool {fmt([o[1] * 1e3 for o in ours], ' ms')}, "
+              f"peer {fmt([p[1] * 1e3 for p in peer], ' ms')}, "
               f"peer/lrtool {fmt(speed)}x" + (f"   target: {target}" if title != "no validation" else ""))
 
 

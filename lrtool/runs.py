@@ -83,8 +83,12 @@ class CsvLog:
             self._writer.writeheader()
             self._file.flush()
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: dict[str, Any], flush: bool = True) -> None:
         self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        if flush:
+            self._file.flush()
+
+    def flush(self) -> None:
         self._file.flush()
 
     def close(self) -> None:
@@ -200,7 +204,10 @@ class _NoLog(CsvLog):
     def __init__(self) -> None:
         pass
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: dict[str, Any], flush: bool = True) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def close(self) -> None:

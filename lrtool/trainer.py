@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -92,11 +93,12 @@ class Progress:
     best: dict[str, Any] = field(default_factory=dict)
 
 
-def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, path: Any) -> None:
+def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: list[Any]) -> None:
     """Everything needed to continue exactly: weights, optimizer, scaler, schedule, RNGs, counters.
 
     Under torchrun every rank calls it (it gathers each rank's RNG states and running sums); rank 0
-    writes the plain module's weights, which load on any number of ranks.
+    writes the plain module's weights, which load on any number of ranks. The state is serialised
+    once; further paths (best.pt) get a copy of the file.
     """
     rngs = dist.gather_objects(engine.rng_state())
     counters = dict(progress.__dict__)
@@ -116,9 +118,13 @@ def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, path: Any) -
     }
     if rngs is not None:
         state["rng_ranks"] = rngs
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a kill never leaves half a checkpoint
+    first = paths[0].with_name(f".{paths[0].name}.tmp")
+    torch.save(state, first)
+    for path in paths[1:]:
+        tmp = path.with_name(f".{path.name}.tmp")
+        shutil.copyfile(first, tmp)
+        os.replace(tmp, path)
+    os.replace(first, paths[0])  # a kill never leaves half a checkpoint
 
 
 def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
@@ -226,10 +232,11 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                 row["momentum"] = schedule.momentum(step)[0]
             if multi:
                 row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
-            steps_log.write(row)
+            steps_log.write(row, flush=False)  # flushed once per log point, below
             if not math.isfinite(value):
                 first_bad = step
                 break
+        steps_log.flush()
         if live is not None:  # this log point syncs anyway: show the epoch's running accuracy too
             acc = int(p.sums["correct"]) / max(1, p.sums["n"]) if p.sums else None
             live.update(step=pending[-1][0] + 1, loss=values[-1], lr=pending[-1][2][0], acc=acc)
@@ -284,14 +291,14 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                     status = "diverged"
                 if status != "completed":
                     break
-                _end_epoch(setup, run, schedule, p, epochs_log, t0, lrs, live)
-                if p.best.get("_new") and tc.checkpoints:
-                    _checkpoint(setup, schedule, p, run.path / "checkpoints" / "best.pt")
-                p.best.pop("_new", None)
+                row = _end_epoch(setup, run, schedule, p, epochs_log, t0, lrs, live)
+                ckpts = [run.path / "checkpoints" / "last.pt"]
+                if p.best.pop("_new", None):
+                    ckpts.append(run.path / "checkpoints" / "best.pt")
                 if tc.checkpoints:
-                    _checkpoint(setup, schedule, p, run.path / "checkpoints" / "last.pt")
+                    _checkpoint(setup, schedule, p, ckpts)
                 run.update_summary(progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
-                                   final=summary_final(run))
+                                   final={k: v for k, v in row.items() if k != "time_s"})
                 # plots are refreshed by elapsed time, not every epoch, to stay off the training path
                 if tc.plots and time.perf_counter() - last_plot > PLOT_EVERY_S:
                     plot_run(run)
@@ -316,7 +323,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
     if status == "interrupted":
         p.elapsed = time.perf_counter() - t0
         if tc.checkpoints:  # a mid-epoch checkpoint: --resume replays the epoch's order and skips ahead
-            _checkpoint(setup, schedule, p, run.path / "checkpoints" / "last.pt")
+            _checkpoint(setup, schedule, p, [run.path / "checkpoints" / "last.pt"])
         sig = stop.signal
         launcher = "lrtool" if not dist.is_distributed() else \
             f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world_size())} -m lrtool"
@@ -353,8 +360,8 @@ def _eval_bs(cfg: Any) -> int:
 
 
 def _end_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, log: Any, t0: float,
-               lrs: list[float], live: Any) -> None:
-    """Validate, log the epoch, feed a plateau schedule, track the best metrics."""
+               lrs: list[float], live: Any) -> dict[str, Any]:
+    """Validate, log the epoch, feed a plateau schedule, track the best metrics; returns the epoch's row."""
     cfg = setup.cfg
     sums = dist.all_reduce_sums(p.sums)  # every rank's samples (unchanged in a single process)
     n = max(1, sums["n"])
@@ -383,6 +390,7 @@ def _end_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, log: An
             p.best[name] = {"value": value, "epoch": p.epoch, "step": p.step}
             if name == cfg.train.monitor or (name == "train_loss" and setup.data.val is None):
                 p.best["_new"] = True
+    return row
 
 
 def _public(best: dict[str, Any]) -> dict[str, Any]:

@@ -633,7 +633,7 @@ def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     setup = build(load_config(cfg_path))
     schedule, _plan = trainer.make_schedule(setup)
     path = tmp_path / "last.pt"
-    trainer._checkpoint(setup, schedule, trainer.Progress(step=5), path)
+    trainer._checkpoint(setup, schedule, trainer.Progress(step=5), [path])
     real_save = torch.save
 
     def half_save(obj, f, *a, **k):
@@ -644,5 +644,5 @@ def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer.torch, "save", half_save)
     with pytest.raises(KeyboardInterrupt):
-        trainer._checkpoint(setup, schedule, trainer.Progress(step=9), path)
+        trainer._checkpoint(setup, schedule, trainer.Progress(step=9), [path])
     assert torch.load(path, weights_only=False)["progress"]["step"] == 5
