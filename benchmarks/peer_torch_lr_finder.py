@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from torch_lr_finder import LRFinder  # noqa: E402
 
-out = Path(sys.argv[1])
+out = Path([a for a in sys.argv[1:] if not a.startswith("--")][0])
 out.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
 x, y = load_digits(return_X_y=True)
