@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import LrtoolError
 from .registry import did_you_mean, format_choices
 
+# the embedded default config: what `lrtool find-lr` / `train` / `preview` use without a CONFIG
+# (configs/quickstart.yaml is the same file, a test keeps them equal)
+QUICKSTART = Path(__file__).with_name("quickstart.yaml")
+
 SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
 
 
@@ -356,8 +360,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     Returns:
         The validated Config; unknown registry names and arguments are checked by `check_components`.
     """
-    doc = read_config_file(path) if path is not None else {}
-    source = str(path) if path is not None else "config"
+    doc = read_config_file(path if path is not None else QUICKSTART)
+    source = str(path) if path is not None else "quickstart defaults"
     from_set = {apply_override(doc, item) for item in overrides}
     if schedule is not None:
         choose_schedule(doc, schedule)

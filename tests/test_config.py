@@ -54,14 +54,14 @@ def test_resolved_config_round_trips(tmp_path):
     p = write(tmp_path, dump_config(cfg), "resolved.yaml")
     again = load_config(p)
     assert again == cfg
-    assert yaml.safe_load(p.read_text())["optimizer"] == {"name": "SGD", "lr": 0.01, "momentum": 0.9}
+    assert yaml.safe_load(p.read_text())["optimizer"] == {"name": "SGD", "lr": 0.05, "momentum": 0.9}
 
 
 @pytest.mark.parametrize("sets, expected", [
     (["optimizer.lr=-0.1"], "--set optimizer.lr: expected a value greater than 0, got -0.1"),
     (["optimizer.lr=0"], "--set optimizer.lr: expected a value greater than 0, got 0"),
     (["data.batch_size=0"], "--set data.batch_size: expected a value greater than 0, got 0"),
-    (["find_lr.end_lr=1e-8"], "--set find_lr.end_lr: must be greater than start_lr (1e-07), got 1e-08"),
+    (["find_lr.end_lr=1e-8"], "--set find_lr.end_lr: must be greater than start_lr (0.0001), got 1e-08"),
     (["find_lr.mode=expo"], "--set find_lr.mode: expected 'exp' or 'linear', got 'expo'"),
     (["find_lr.num_iters=5"], "unknown key 'num_iters' (did you mean 'num_iter'?)"),
     (["optimiser.lr=1"], "unknown section 'optimiser' (did you mean 'optimizer'?)"),

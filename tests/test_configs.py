@@ -39,3 +39,11 @@ def test_digits_configs_train(path, tmp_path):
         res = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "r2"), "--set", "train.plots=false",
                                   "--set", "device=cpu", "--set", "train.log_every=50"])
     assert res.exit_code == 0, res.output
+
+
+def test_embedded_default_is_configs_quickstart():
+    from lrtool.config import QUICKSTART
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    assert QUICKSTART.read_text() == shipped.read_text()
+    assert load_config(None) == load_config(shipped)
