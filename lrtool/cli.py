@@ -235,17 +235,9 @@ class _LiveTrain:
 
 
 def _check_resume(run_dir: Path) -> dict[str, Any]:
-    import json
+    from .runs import read_run_summary
 
-    summary_path = run_dir / "summary.json"
-    if not run_dir.is_dir() or not summary_path.is_file() or not (run_dir / "config.yaml").is_file():
-        raise LrtoolError(f"--resume {run_dir}: not a run directory (expected config.yaml and summary.json)")
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise LrtoolError(f"--resume {run_dir}: summary.json is not valid JSON ({e})") from None
-    if summary.get("command") != "train":
-        raise LrtoolError(f"--resume {run_dir}: expected a train run, got a '{summary.get('command')}' run")
+    summary = read_run_summary(run_dir, "--resume", "train", files=("config.yaml", "summary.json"))
     if summary.get("status") == "completed":
         raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
     return summary
@@ -294,7 +286,8 @@ def train(
             from .sweep import run_sweep
 
             return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
-                             console=stdout, live_console=stderr, print_run=_print_train)
+                             console=stdout, live_console=stderr, print_run=_print_train,
+                             live=lambda: _LiveTrain(stderr) if not stderr.quiet else None)
         taken: dict[str, float] = {}
         extra = [f"seed={seed_list[0]}"] if seed_list[0] is not None else []
         cfg = load_config(config, overrides + extra, schedule=names[0], lr_from=lr_from, taken=taken)

@@ -282,20 +282,10 @@ def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     optimizer.lr gets the suggested LR; a cyclic schedule gets the CLR bounds and a one-cycle
     schedule its max_lr, wherever the config keeps that schedule's arguments (flat or in a block).
     """
-    import json
-
+    from .runs import read_run_summary
     from .schedules import SCHEDULES
 
-    summary_path = Path(run_dir) / "summary.json"
-    if not summary_path.is_file():
-        raise LrtoolError(f"--lr-from {run_dir}: not a run directory (no summary.json)")
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise LrtoolError(f"--lr-from {run_dir}: cannot read summary.json ({e})") from None
-    if summary.get("command") != "find-lr":
-        raise LrtoolError(f"--lr-from {run_dir}: expected a find-lr run, got a "
-                          f"'{summary.get('command', 'unknown')}' run")
+    summary = read_run_summary(run_dir, "--lr-from", "find-lr")
     if not isinstance(summary.get("lr"), (int, float)) or not summary.get("clr"):
         why = "; ".join(summary.get("notes") or []) or "the range test made no suggestion"
         raise LrtoolError(f"--lr-from {run_dir}: the run has no suggestions ({why})")

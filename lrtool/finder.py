@@ -39,12 +39,18 @@ def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> l
     return lrs
 
 
+def ema_step(avg: float, loss: float, beta: float, t: int) -> tuple[float, float]:
+    """One step of the bias-corrected EMA: returns (avg_t, smoothed_t) for the t-th loss (t from 1)."""
+    avg = beta * avg + (1 - beta) * loss
+    return avg, (avg / (1 - beta**t) if beta > 0 else loss)
+
+
 def smooth(losses: Sequence[float], beta: float) -> list[float]:
     """Bias-corrected EMA: avg_t = beta*avg_{t-1} + (1-beta)*loss_t; smoothed_t = avg_t / (1 - beta**t)."""
     avg, out = 0.0, []
     for t, loss in enumerate(losses, start=1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta**t) if beta > 0 else loss)
+        avg, smoothed = ema_step(avg, loss, beta, t)
+        out.append(smoothed)
     return out
 
 
@@ -152,8 +158,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                 if on_step:
                     on_step(row)
                 break
-            avg = beta * avg + (1 - beta) * loss_value
-            smoothed = avg / (1 - beta ** (i + 1)) if beta > 0 else loss_value
+            avg, smoothed = ema_step(avg, loss_value, beta, i + 1)
             row["smoothed_loss"] = smoothed
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
                 dist.sync_buffers(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import LrtoolError
@@ -97,12 +98,17 @@ def kwargs_dict(kwargs: Any, key: str) -> dict[str, Any]:
 
 
 def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], key: str,
-                 injected: Iterable[str] = ()) -> None:
+                 injected: Iterable[str] = (), *, owner: str = "", hint: str = "",
+                 refused: dict[str, str] | None = None) -> None:
     """Raise LrtoolError naming `key.<arg>` when `fn` does not take one of `kwargs`.
 
     `injected` are the parameters lrtool passes itself (input_shape, params, ...): a user
-    may not set them. Functions taking **kwargs accept anything.
+    may not set them. Functions taking **kwargs accept anything. `owner` names what takes the
+    arguments, `hint` is added to the message, `refused` maps arguments to why they are refused.
     """
+    for arg in kwargs:
+        if refused and arg in refused:
+            raise LrtoolError(f"{key}.{arg}: not accepted: {refused[arg]}")
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature: let the call decide
@@ -118,14 +124,14 @@ def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], key: str,
             raise LrtoolError(f"{key}.{arg}: set by lrtool itself, remove it from the config")
         if arg not in valid:
             raise LrtoolError(
-                f"{key}.{arg}: unknown argument{did_you_mean(arg, valid)}; "
-                f"valid arguments: {format_choices(valid) or '(none)'}"
+                f"{key}.{arg}: unknown argument{f' for {owner}' if owner else ''}{did_you_mean(str(arg), valid)}; "
+                f"valid arguments: {format_choices(valid) or '(none)'}{f' ({hint})' if hint else ''}"
             )
 
 
 # `lrtool list` reads the names from a catalogue file so that it answers without importing torch;
 # tests/test_catalog.py fails when the file and the live registries disagree.
-CATALOG_PATH = __import__("pathlib").Path(__file__).with_name("catalog.json")
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
 
 def live_catalog() -> dict[str, Any]:

@@ -70,6 +70,32 @@ def _json_value(v: Any) -> Any:
     return v
 
 
+def read_run_summary(run_dir: str | Path, option: str, command: str,
+                     files: tuple[str, ...] = ("summary.json",)) -> dict[str, Any]:
+    """The summary.json of the `command` run that `option` names; one-line LrtoolError otherwise.
+
+    Args:
+        run_dir: the run directory given on the command line.
+        option: the option that named it (--resume, --lr-from), for the message.
+        command: the command the run must come from (train, find-lr).
+        files: the files a usable run must hold.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not all((run_dir / f).is_file() for f in files):
+        what = f"no {files[0]}" if len(files) == 1 else "expected " + " and ".join(files)
+        raise LrtoolError(f"{option} {run_dir}: not a run directory ({what})")
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except OSError as e:
+        raise LrtoolError(f"{option} {run_dir}: cannot read summary.json ({e.strerror})") from None
+    except ValueError as e:
+        raise LrtoolError(f"{option} {run_dir}: summary.json is not valid JSON ({e})") from None
+    if not isinstance(summary, dict) or summary.get("command") != command:
+        got = summary.get("command", "unknown") if isinstance(summary, dict) else "unknown"
+        raise LrtoolError(f"{option} {run_dir}: expected a {command} run, got a '{got}' run")
+    return summary
+
+
 class CsvLog:
     """A CSV file whose header is fixed at creation; each row is appended and flushed at once."""
 

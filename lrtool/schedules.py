@@ -95,7 +95,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import LrtoolError
-from .registry import Registry, did_you_mean, format_choices
+from .registry import Registry, check_kwargs, did_you_mean, format_choices
 
 SCHEDULES = Registry("schedule")
 INTERVALS = ("epoch", "step")
@@ -1078,16 +1078,8 @@ def _short_warmup_cosine(ctx: _Ctx, hold: Any = 0, min_lr: Any = None, eta_min: 
 def _check_args(canonical: str, kwargs: dict[str, Any], key: str) -> None:
     """Raise for arguments `canonical` does not take, naming `key.<arg>` and the valid ones."""
     kind: _Kind = SCHEDULES.get(canonical)
-    params = list(inspect.signature(kind.fn).parameters.values())[1:]  # drop ctx
-    valid = [p.name for p in params]
-    for arg in kwargs:
-        if arg in _REJECTED_TORCH_ARGS:
-            raise LrtoolError(f"{key}.{arg}: not accepted: {_REJECTED_TORCH_ARGS[arg]}")
-        if arg not in valid:
-            raise LrtoolError(
-                f"{key}.{arg}: unknown argument for {canonical}{did_you_mean(str(arg), valid)}; "
-                f"valid arguments: {format_choices(valid) or '(none)'} (arguments of another "
-                f"schedule go in a block named after it)")
+    check_kwargs(kind.fn, kwargs, key, injected=("ctx",), owner=canonical, refused=_REJECTED_TORCH_ARGS,
+                 hint="arguments of another schedule go in a block named after it")
 
 
 def _interval_value(raw: Any, key: str) -> str:

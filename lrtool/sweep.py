@@ -10,11 +10,13 @@ from .errors import LrtoolError, RunFailed
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
               lr_from: Path | None, out: Path | None, stem: str, console: Any, live_console: Any,
-              print_run: Callable[[Any, dict, Path], None]) -> int:
+              print_run: Callable[[Any, dict, Path], None], live: Callable[[], Any] = lambda: None) -> int:
     """Train every (schedule, seed) combination in turn, then print their comparison.
 
     Every combination's config is validated before the first run starts. A run that fails or
     diverges is recorded and the sweep goes on; Ctrl-C stops the sweep after saving the current run.
+
+    `live` makes the progress display of each run (or returns None for none).
 
     Returns:
         The exit code: 0 when every run completed, 1 when any failed or diverged, 130/143 when interrupted.
@@ -44,8 +46,6 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     record: dict[str, Any] = {"command": "sweep", "status": "running", "started": now_iso(), "config":
                               str(config) if config else None, "runs": []}
     parent.write_summary(record)
-    from .cli import _LiveTrain
-
     codes = []
     for i, (label, cfg, _taken) in enumerate(plans, 1):
         console.rule(f"[{i}/{len(plans)}] {label}")
@@ -53,7 +53,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
         try:
             summary, run = run_training(cfg, out=parent.path / label, stem=stem,
                                         config_path=str(config) if config else None,
-                                        live=_LiveTrain(live_console), echo=lambda s: console.print(s, markup=False))
+                                        live=live(), echo=lambda s: console.print(s, markup=False))
             print_run(console, summary, run.path)
             entry["status"] = summary["status"]
             code = summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
