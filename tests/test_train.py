@@ -329,3 +329,14 @@ def test_compiled_model_trains(cfg_file, tmp_path):
     assert res.exit_code == 0, res.output
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
     assert not any(k.startswith("_orig_mod") for k in ckpt["model"])  # plain weights, loadable anywhere
+
+
+def test_config_given_with_resume_is_noted_not_read(cfg_file, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 3)
+        assert invoke("train", cfg_file, "--out", run).exit_code == 130
+    res = invoke("train", cfg_file, "--resume", run)
+    assert res.exit_code == 0, res.output
+    assert f"note: --resume uses the run's own {run / 'config.yaml'}; {cfg_file} is not read" in \
+        res.output.replace("\n", "")
