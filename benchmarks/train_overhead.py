@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from _common import QUICKSTART, machine, ratios, report
-from lrtool.build import build
+from lrtool.run.build import build
 from lrtool.config import load_config
-from lrtool.runs import RunDir
-from lrtool.trainer import make_schedule, train
+from lrtool.rundir import RunDir
+from lrtool.run.trainer import make_schedule, train
 
 
 def setup_for(model: str, epochs: int, device: str):

@@ -70,7 +70,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full traceba
 
 
 def _fail(message: str, code: int) -> None:
-    from . import dist
+    from .run import dist
 
     message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
     if not dist.is_main():  # under torchrun a usage error is the same on every rank: rank 0 says it
@@ -86,7 +86,7 @@ def _guard(fn: Callable[[], int | None]) -> None:
 
     Under torchrun the body runs inside the job's process group (see dist.py).
     """
-    from . import dist
+    from .run import dist
 
     try:
         with dist.session():
@@ -121,7 +121,7 @@ def _overrides(set_: list[str] | None, **options: Any) -> list[str]:
 def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
-    from . import dist
+    from .run import dist
 
     quiet = not dist.is_main()  # under torchrun only rank 0 prints
     return Console(highlight=False, quiet=quiet), Console(stderr=True, highlight=False, quiet=quiet)
@@ -153,9 +153,9 @@ def find_lr(
         cfg = load_config(config, _overrides(set_, device=device, **{
             "find_lr.start_lr": start_lr, "find_lr.end_lr": end_lr, "find_lr.num_iter": num_iter,
             "find_lr.mode": mode}))
-        from .build import build
-        from .finder import run_find_lr
-        from .runs import RunDir
+        from .run.build import build
+        from .run.finder import run_find_lr
+        from .rundir import RunDir
 
         stdout, stderr = _consoles()
         setup = build(cfg)
@@ -174,7 +174,7 @@ def find_lr(
 def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
-    from .finder import snippet
+    from .run.finder import snippet
 
     stop = s["stop"]
     console.print(f"range test: {stop['steps_run']} steps, stopped: {stop['reason']} - {stop['message']}")
@@ -235,7 +235,7 @@ class _LiveTrain:
 
 
 def _check_resume(run_dir: Path) -> dict[str, Any]:
-    from .runs import read_run_summary
+    from .rundir import read_run_summary
 
     summary = read_run_summary(run_dir, "--resume", "train", files=("config.yaml", "summary.json"))
     if summary.get("status") == "completed":
@@ -283,7 +283,7 @@ def train(
         seed_list = _parse_seeds(seeds) if seeds else [None]
         stem = Path(config).stem if config else "quickstart"
         if len(names) * len(seed_list) > 1:
-            from .sweep import run_sweep
+            from .commands.sweep import run_sweep
 
             return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
                              console=stdout, live_console=stderr, print_run=_print_train,
@@ -308,7 +308,7 @@ def _parse_seeds(text: str) -> list[int]:
 
 def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | None, stdout: Any, stderr: Any,
                      resume_dir: Path | None = None) -> int:
-    from .trainer import EXIT_CODES, run_training
+    from .run.trainer import EXIT_CODES, run_training
 
     summary, run = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
                                 live=_LiveTrain(stderr) if not stderr.quiet else None,
@@ -363,10 +363,10 @@ def preview(
                           lr_from=lr_from)
         from .data import train_size
         from .optim import config_lrs_and_momenta
-        from .runs import RunDir
+        from .rundir import RunDir
         from .schedules import Plan, build_schedule, resolve_schedule
         from .schedules import preview as schedule_rows
-        from .trainer import steps_per_epoch
+        from .run.trainer import steps_per_epoch
 
         spec = resolve_schedule(cfg.schedule.model_dump())
         n = train_size(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction)

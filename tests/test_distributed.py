@@ -20,11 +20,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lrtool import dist
+from lrtool.run import dist
 from lrtool.cli import app
 from lrtool.data import LoaderSplit, TensorSplit
 from lrtool.errors import LrtoolError
-from lrtool.runs import RunDir
+from lrtool.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrtool import engine
-from lrtool.finder import diverged, range_test, smooth, snippet, suggest, sweep
+from lrtool.run import engine
+from lrtool.run.finder import diverged, range_test, smooth, snippet, suggest, sweep
 
 
 class Split:

@@ -23,10 +23,10 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lrtool import runs as runs_module
+from lrtool import rundir as runs_module
 from lrtool.cli import app
 from lrtool.errors import LrtoolError, RunFailed
-from lrtool.runs import RunDir
+from lrtool.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -370,9 +370,9 @@ def test_find_lr_with_an_absurd_lr_stops_and_lr_from_refuses_it(tmp_path):
 
 
 def test_a_stop_request_ends_the_sweep_and_restores_the_model(tmp_path):
-    from lrtool.build import build
+    from lrtool.run.build import build
     from lrtool.config import load_config
-    from lrtool.finder import range_test
+    from lrtool.run.finder import range_test
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(GOOD)
@@ -597,7 +597,7 @@ def test_runs_started_at_the_same_second_in_threads_get_their_own_directories(tm
 
 
 def test_runs_started_at_the_same_second_in_processes_get_their_own_directories(tmp_path):
-    code = ("import sys, time; from lrtool.runs import RunDir\n"
+    code = ("import sys, time; from lrtool.rundir import RunDir\n"
             "t = float(sys.argv[1])\n"
             "while time.time() < t: pass\n"
             "print(RunDir.create(None, 'cfg', 'train', root=sys.argv[2]).path)\n")
@@ -624,8 +624,8 @@ def test_summary_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
 
 def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
-    from lrtool import trainer
-    from lrtool.build import build
+    from lrtool.run import trainer
+    from lrtool.run.build import build
     from lrtool.config import load_config
 
     cfg_path = tmp_path / "c.yaml"

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from lrtool.errors import LrtoolError
-from lrtool.runs import CsvLog, RunDir, atomic_write_text
+from lrtool.rundir import CsvLog, RunDir, atomic_write_text
 
 
 def test_default_names_never_collide(tmp_path):

@@ -13,7 +13,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lrtool import engine
+from lrtool.run import engine
 from lrtool.cli import app
 
 runner = CliRunner()

@@ -94,8 +94,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import LrtoolError
-from .registry import Registry, check_kwargs, did_you_mean, format_choices
+from ..errors import LrtoolError
+from ..registry import Registry, check_kwargs, did_you_mean, format_choices
 
 SCHEDULES = Registry("schedule")
 INTERVALS = ("epoch", "step")

@@ -337,9 +337,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     """
     import time
 
-    from . import plots
-    from .errors import RunFailed
-    from .runs import now_iso, versions
+    from .. import plots
+    from ..errors import RunFailed
+    from ..rundir import now_iso, versions
     from .trainer import StopFlag
 
     cfg = setup.cfg

@@ -20,10 +20,10 @@ from typing import Any, Iterator
 import torch
 
 from . import dist, engine
-from .errors import LrtoolError, RunFailed
-from .optim import momentum_key, set_lr_and_momentum
-from .runs import RunDir, now_iso, versions
-from .schedules import Plan, Schedule, build_schedule, resolve_schedule
+from ..errors import LrtoolError, RunFailed
+from ..optim import momentum_key, set_lr_and_momentum
+from ..rundir import RunDir, now_iso, versions
+from ..schedules import Plan, Schedule, build_schedule, resolve_schedule
 
 STEP_COLUMNS = ("step", "epoch", "lr", "loss")
 EPOCH_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s")
@@ -423,7 +423,7 @@ def flush_quietly(flush: Any) -> None:
 
 def plot_run(run: RunDir) -> None:
     """Draw the run's figures from its CSVs; a plotting problem never costs the run."""
-    from . import plots
+    from .. import plots
 
     if not run.writes:
         return
@@ -451,7 +451,7 @@ def _truncate_logs(run: RunDir, p: Progress) -> None:
     import csv
     import io
 
-    from .runs import atomic_write_text
+    from ..rundir import atomic_write_text
 
     for name, key, limit in (("steps.csv", "step", p.step), ("epochs.csv", "epoch", p.epoch + 1)):
         path = run.path / name
@@ -487,7 +487,7 @@ def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resu
         echo: prints one line for the user.
     """
     from .build import build
-    from .config import dump_config
+    from ..config import dump_config
 
     setup = build(cfg, compile_model=True)
     schedule, plan = make_schedule(setup)

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from . import dist, engine
-from .config import Config, check_components
-from .errors import LrtoolError
+from ..config import Config, check_components
+from ..errors import LrtoolError
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Setup:
         aug = self.cfg.data.augment
         if aug is None or not (aug.crop or aug.flip):
             return x
-        from .data import augment_batch
+        from ..data import augment_batch
 
         return augment_batch(x, crop=aug.crop, flip=aug.flip)
 
@@ -54,9 +54,9 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
     """
-    from .data import build_data
-    from .models import build_model
-    from .optim import build_loss, build_optimizer
+    from ..data import build_data
+    from ..models import build_model
+    from ..optim import build_loss, build_optimizer
 
     check_components(cfg)
     device = engine.resolve_device(cfg.device)

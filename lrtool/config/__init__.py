@@ -14,12 +14,12 @@ from typing import Any, ClassVar, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import LrtoolError
-from .registry import did_you_mean, format_choices
+from ..errors import LrtoolError
+from ..registry import did_you_mean, format_choices
 
 # the embedded default config: what `lrtool find-lr` / `train` / `preview` use without a CONFIG
 # (configs/quickstart.yaml is the same file, a test keeps them equal)
-QUICKSTART = Path(__file__).with_name("quickstart.yaml")
+QUICKSTART = Path(__file__).parent.parent / "quickstart.yaml"
 
 SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
 
@@ -250,7 +250,7 @@ def choose_schedule(doc: dict[str, Any], name: str) -> None:
     `schedule: {name: step, step_size: 3}` with `--schedule cyclic` becomes
     `schedule: {name: cyclic, step: {step_size: 3}}`, so the saved config reruns the same way.
     """
-    from .schedules import SCHEDULES
+    from ..schedules import SCHEDULES
 
     new = SCHEDULES.canonical(name)
     if new is None:
@@ -282,8 +282,8 @@ def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     optimizer.lr gets the suggested LR; a cyclic schedule gets the CLR bounds and a one-cycle
     schedule its max_lr, wherever the config keeps that schedule's arguments (flat or in a block).
     """
-    from .runs import read_run_summary
-    from .schedules import SCHEDULES
+    from ..rundir import read_run_summary
+    from ..schedules import SCHEDULES
 
     summary = read_run_summary(run_dir, "--lr-from", "find-lr")
     if not isinstance(summary.get("lr"), (int, float)) or not summary.get("clr"):
@@ -371,15 +371,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 @_one_line_errors
 def check_components(cfg: Config) -> None:
     """Check every registry name and its keyword arguments before any work starts."""
-    from .data import validate_data
-    from .models import validate_model
-    from .optim import validate_loss, validate_optimizer
+    from ..data import validate_data
+    from ..models import validate_model
+    from ..optim import validate_loss, validate_optimizer
 
     validate_data(cfg.data.name, cfg.data.kwargs, key="data")
     validate_model(cfg.model.name, cfg.model.kwargs, key="model")
     validate_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, key="optimizer")
     validate_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
-    from .schedules import resolve_schedule
+    from ..schedules import resolve_schedule
 
     resolve_schedule(cfg.schedule.model_dump(), key="schedule")
 

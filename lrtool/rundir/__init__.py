@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import dist
-from .errors import LrtoolError
+from ..run import dist
+from ..errors import LrtoolError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 
@@ -40,7 +40,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def versions() -> dict[str, str]:
     """Versions of python, torch, torchvision and lrtool (torchvision only if already imported)."""
-    from . import __version__
+    from .. import __version__
 
     out = {"python": platform.python_version(), "lrtool": __version__}
     for name in ("torch", "torchvision"):

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim import Optimizer
 
-from .errors import LrtoolError
-from .registry import Registry, check_kwargs, kwargs_dict
+from ..errors import LrtoolError
+from ..registry import Registry, check_kwargs, kwargs_dict
 
 __all__ = [
     "OPTIMIZERS", "LOSSES", "validate_optimizer", "build_optimizer", "momentum_key",

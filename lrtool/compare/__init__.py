@@ -24,9 +24,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import LrtoolError
-from .registry import did_you_mean
-from .runs import RunDir, atomic_write_text, now_iso
+from ..errors import LrtoolError
+from ..registry import did_you_mean
+from ..rundir import RunDir, atomic_write_text, now_iso
 
 FORMATS = ("table", "csv", "md", "json")
 X_AXES = ("step", "epoch", "time")
@@ -197,7 +197,7 @@ def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:
     if not path.is_file():
         notes.append("no config.yaml: left out of the config comparison and of seed groups")
         return {}
-    from .config import parse_yaml
+    from ..config import parse_yaml
 
     try:
         doc = parse_yaml(path.read_text(encoding="utf-8"))
@@ -1246,7 +1246,7 @@ def write_plots(cmp: Comparison, out: Path, x: str = "step") -> list[str]:
     Returns:
         Names of the PNGs written (lr, train_loss, val_acc, val_loss, lr_find), only for data present.
     """
-    from . import plots
+    from .. import plots
 
     written = []
     xl = _x_label(x)

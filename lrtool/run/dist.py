@@ -18,7 +18,7 @@ import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from .errors import LrtoolError
+from ..errors import LrtoolError
 
 if TYPE_CHECKING:
     import torch

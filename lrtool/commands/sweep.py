@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LrtoolError, RunFailed
+from ..errors import LrtoolError, RunFailed
 
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
@@ -21,10 +21,10 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     Returns:
         The exit code: 0 when every run completed, 1 when any failed or diverged, 130/143 when interrupted.
     """
-    from .config import check_components, load_config
-    from .runs import RunDir, now_iso
-    from .schedules import SCHEDULES
-    from .trainer import EXIT_CODES, run_training
+    from ..config import check_components, load_config
+    from ..rundir import RunDir, now_iso
+    from ..schedules import SCHEDULES
+    from ..run.trainer import EXIT_CODES, run_training
 
     plans = []
     for name in names:
@@ -72,7 +72,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     parent.write_summary(record)
     run_dirs = [str(parent.path / e["dir"]) for e in record["runs"] if (parent.path / e["dir"] / "summary.json").exists()]
     if run_dirs and parent.writes:  # under torchrun: rank 0 only
-        from .compare import compare_runs
+        from ..compare import compare_runs
 
         console.rule("comparison")
         compare_runs(run_dirs, out=parent.path / "comparison", console=console, err_console=live_console)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from . import dist
-from .errors import LrtoolError
+from ..errors import LrtoolError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -21,8 +21,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import LrtoolError
-from .registry import Registry, check_kwargs
+from ..errors import LrtoolError
+from ..registry import Registry, check_kwargs
 
 __all__ = ["DATASETS", "INJECTED", "Data", "LoaderSplit", "TensorSplit", "build_data",
            "load_digits_arrays", "validate_data"]

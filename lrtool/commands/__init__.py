@@ -1,0 +1,1 @@
+"""What each command does, behind the CLI: orchestration that returns typed results."""

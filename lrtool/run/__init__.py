@@ -1,0 +1,1 @@
+"""Running a config: build, the engine step, distributed helpers, the trainer and the range test."""
