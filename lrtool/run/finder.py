@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from . import dist, engine
+from .plan import eval_batch_size as _eval_batch_size
+from .signals import StopFlag
 
 CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
 VAL_COLUMNS = ("val_loss", "val_acc")
@@ -93,7 +95,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               should_stop: Callable[[], bool] | None = None, net: Any = None) -> RangeTest:
+               should_stop: Callable[[], bool] | None = None, net: Any = None,
+               eval_batch_size: int | None = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -108,11 +111,14 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         net: what runs forward, when not `model` itself (its DDP wrapper under torchrun, where the
             loss that is smoothed and tested for divergence is the mean over ranks, and every rank
             stops at the same step).
+        eval_batch_size: the batch size of the validation passes (data.eval_batch_size); None: 4 x
+            batch_size, as in training.
 
     Returns:
         The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
     """
     lrs = sweep(cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
+    val_bs = _eval_batch_size(batch_size, eval_batch_size)
     # other param groups keep their ratio to group 0 during the sweep
     base = [g["lr"] for g in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]
@@ -163,7 +169,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
                 dist.sync_buffers(model)
                 row["val_loss"], row["val_acc"] = engine.evaluate(
-                    model, val.batches(batch_size * 4, shuffle=False, **dist.sharded()), loss_fn, precision)
+                    model, val.batches(val_bs, shuffle=False, **dist.sharded()), loss_fn, precision)
                 model.train()
             result.rows.append(row)
             if on_step:
@@ -340,7 +346,6 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     from .. import plots
     from ..errors import RunFailed
     from ..rundir import now_iso, versions
-    from .trainer import StopFlag
 
     cfg = setup.cfg
     fl = cfg.find_lr
@@ -379,7 +384,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                                     batch_size=cfg.data.batch_size, precision=setup.precision,
                                     generator=setup.generator, accumulate=cfg.train.accumulate,
                                     grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
-                                    should_stop=lambda: stop.signal is not None, net=setup.net)
+                                    should_stop=lambda: stop.signal is not None, net=setup.net,
+                                    eval_batch_size=cfg.data.eval_batch_size)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
@@ -395,9 +401,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
                        "steps_run": len(rows)}
     if result.stop_reason == "interrupted":
-        import signal
-
-        name = signal.Signals(stop.signal).name if stop.signal else "SIGINT"
+        name = stop.name
         summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
     summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
     if rows and run.writes:  # under torchrun: rank 0 only
