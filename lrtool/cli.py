@@ -163,7 +163,7 @@ def find_lr(
 def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
-    from .run.finder import snippet
+    from .run.suggest import snippet
 
     stop = s["stop"]
     console.print(f"range test: {stop['steps_run']} steps, stopped: {stop['reason']} - {stop['message']}")

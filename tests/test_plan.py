@@ -34,6 +34,11 @@ def write_images(folder: Path, classes: dict[str, int]) -> None:
             Image.fromarray(rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
 
 
+def count_rows(path: Path) -> int:
+    with open(path, newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
 def config_file(tmp_path: Path, data: dict, accumulate: int, epochs: int = 2) -> Path:
     doc = {"seed": 3, "device": "cpu", "data": data, "model": {"name": "mlp", "hidden": [8]},
            "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9},
@@ -78,11 +83,11 @@ def test_preview_predicts_the_steps_train_takes(tmp_path):
     path = config_file(tmp_path, data, accumulate=2, epochs=1)
     res = runner.invoke(app, ["preview", str(path), "--out", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
-    shown = sum(1 for _ in csv.DictReader(open(tmp_path / "p" / "schedule.csv")))
+    shown = count_rows(tmp_path / "p" / "schedule.csv")
     assert f"1 epochs x {shown} steps of batch 9" in res.output
     res = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "t")])
     assert res.exit_code == 0, res.output
-    assert sum(1 for _ in csv.DictReader(open(tmp_path / "t" / "steps.csv"))) == shown == 6  # 105 samples
+    assert count_rows(tmp_path / "t" / "steps.csv") == shown == 6  # 105 samples
 
 
 @pytest.mark.parametrize("optimizer", [

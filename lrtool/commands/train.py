@@ -26,7 +26,7 @@ def parse_seeds(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise LrtoolError(f"--seeds: expected comma-separated integers like 0,1,2, got {text!r}") from None
+        raise LrtoolError(key="--seeds", problem="expected comma-separated integers like 0,1,2", given=text) from None
 
 
 def resume_config(run_dir: Path, *, other_options: bool) -> Any:
