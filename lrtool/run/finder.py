@@ -1,4 +1,4 @@
-"""The LR range test (Smith 2017) and the learning rates it suggests.
+"""The LR range test (Smith 2017) and the find-lr run around it (suggestions: run/suggest.py).
 
 The sweep sets one LR per optimizer step, smooths the loss with a bias-corrected EMA, stops on
 divergence or a non-finite loss, and always puts the model, optimizer and RNG back as they were.
@@ -16,10 +16,7 @@ import torch
 from . import dist, engine
 from .plan import eval_batch_size as _eval_batch_size
 from .signals import StopFlag
-from .suggest import snippet, suggest
-
-__all__ = ["RangeTest", "diverged", "ema_step", "range_test", "run_find_lr", "smooth", "snippet", "suggest",
-           "sweep"]
+from .suggest import suggest
 
 CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
 VAL_COLUMNS = ("val_loss", "val_acc")
