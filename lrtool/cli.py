@@ -364,6 +364,7 @@ def preview(
         from .data import train_size
         from .optim import config_lrs_and_momenta
         from .rundir import RunDir
+        from .rundir.columns import is_lr_group, schedule_columns
         from .schedules import Plan, build_schedule, resolve_schedule
         from .schedules import preview as schedule_rows
         from .run.trainer import steps_per_epoch
@@ -376,8 +377,7 @@ def preview(
         rows = schedule_rows(spec, base_lrs, plan, momenta)
         run = RunDir.create(out, Path(config).stem if config else "quickstart", f"preview-{sched.name}")
         run.write_config(dump_config(cfg))
-        columns = ["step", "epoch", "lr"] + (["momentum"] if "momentum" in rows[0] else []) + \
-            sorted(k for k in rows[0] if k.startswith("lr/pg"))
+        columns = schedule_columns("momentum" in rows[0], [k for k in rows[0] if is_lr_group(k)])
         with run.csv("schedule.csv", columns) as log:
             for row in rows:
                 log.write({k: row.get(k) for k in columns})

@@ -22,11 +22,10 @@ import torch
 from . import dist, engine
 from ..errors import LrtoolError, RunFailed
 from ..optim import momentum_key, set_lr_and_momentum
-from ..rundir import RunDir, now_iso, versions
+from ..rundir import RunDir, atomic_write, higher_is_better, now_iso, read_csv_rows, versions
+from ..rundir.columns import EPOCH_COLUMNS, step_columns
 from ..schedules import Plan, Schedule, build_schedule, resolve_schedule
 
-STEP_COLUMNS = ("step", "epoch", "lr", "loss")
-EPOCH_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s")
 PLOT_EVERY_S = 30.0
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
@@ -118,13 +117,10 @@ def _checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: list[
     }
     if rngs is not None:
         state["rng_ranks"] = rngs
-    first = paths[0].with_name(f".{paths[0].name}.tmp")
-    torch.save(state, first)
+    # a kill never leaves half a checkpoint
+    atomic_write(paths[0], lambda tmp: torch.save(state, tmp))
     for path in paths[1:]:
-        tmp = path.with_name(f".{path.name}.tmp")
-        shutil.copyfile(first, tmp)
-        os.replace(tmp, path)
-    os.replace(first, paths[0])  # a kill never leaves half a checkpoint
+        atomic_write(path, lambda tmp: shutil.copyfile(paths[0], tmp))
 
 
 def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
@@ -161,7 +157,7 @@ def _improved(metric: str, value: float, best: dict[str, Any]) -> bool:
     if not math.isfinite(value):
         return False
     old = best.get(metric)
-    return old is None or (value > old["value"] if metric.endswith("acc") else value < old["value"])
+    return old is None or (value > old["value"] if higher_is_better(metric) else value < old["value"])
 
 
 def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_name: str,
@@ -185,8 +181,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
     data, precision, loss_fn = setup.data, setup.precision, setup.loss_fn
     multi = len(optimizer.param_groups) > 1
     cycles_momentum = schedule.momentum(0) is not None
-    columns = STEP_COLUMNS + (("momentum",) if cycles_momentum else ()) + \
-        tuple(f"lr/pg{i}" for i in range(len(optimizer.param_groups)) if multi) + ("time_s",)
+    columns = step_columns(cycles_momentum, len(optimizer.param_groups))
     p = resume or Progress()
     t0 = time.perf_counter() - p.elapsed
     summary = run.read_summary() if resume else {}
@@ -399,16 +394,10 @@ def _public(best: dict[str, Any]) -> dict[str, Any]:
 
 def summary_final(run: RunDir) -> dict[str, Any] | None:
     """The last row of epochs.csv as the run's final metrics."""
-    import csv
-
-    path = run.path / "epochs.csv"
-    if not run.writes or not path.exists():
+    read = read_csv_rows(run.path / "epochs.csv") if run.writes else None
+    if read is None or not read.rows:
         return None
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    last = rows[-1]
+    last = read.rows[-1]
     return {k: (float(v) if v not in ("", None) else None) if k not in ("epoch", "step") else int(v)
             for k, v in last.items() if k != "time_s"}
 
@@ -448,29 +437,14 @@ def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, ex
 
 def _truncate_logs(run: RunDir, p: Progress) -> None:
     """Drop log rows written after the checkpoint (a killed run logs ahead of its last checkpoint)."""
-    import csv
-    import io
-
     from ..rundir import atomic_write_text
 
     for name, key, limit in (("steps.csv", "step", p.step), ("epochs.csv", "epoch", p.epoch + 1)):
-        path = run.path / name
-        if not path.exists():
+        read = read_csv_rows(run.path / name)  # a row cut off by a kill is left out
+        if read is None:
             continue
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines(keepends=True)
-        if not lines:
-            continue
-        if not lines[-1].endswith("\n"):
-            lines = lines[:-1]  # a row cut off by a kill
-        header = next(csv.reader(io.StringIO(lines[0])))
-        idx = header.index(key)
-        keep = [lines[0]]
-        for line in lines[1:]:
-            cells = next(csv.reader(io.StringIO(line)), None)
-            if cells and len(cells) == len(header) and int(cells[idx]) < limit:
-                keep.append(line)
-        atomic_write_text(path, "".join(keep))
+        keep = [line for row, line in zip(read.rows, read.lines[1:]) if int(row[key]) < limit]
+        atomic_write_text(run.path / name, read.lines[0] + "".join(keep))
 
 
 def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resume_dir: Any = None,
