@@ -364,7 +364,7 @@ def preview(
         from .data import train_size
         from .optim import config_lrs_and_momenta
         from .rundir import RunDir
-        from .rundir.columns import is_lr_group, schedule_columns
+        from .rundir.columns import SCHEDULE_CSV, is_lr_group, schedule_columns
         from .schedules import Plan, build_schedule, resolve_schedule
         from .schedules import preview as schedule_rows
         from .run.trainer import steps_per_epoch
@@ -378,7 +378,7 @@ def preview(
         run = RunDir.create(out, Path(config).stem if config else "quickstart", f"preview-{sched.name}")
         run.write_config(dump_config(cfg))
         columns = schedule_columns("momentum" in rows[0], [k for k in rows[0] if is_lr_group(k)])
-        with run.csv("schedule.csv", columns) as log:
+        with run.csv(SCHEDULE_CSV, columns) as log:
             for row in rows:
                 log.write({k: row.get(k) for k in columns})
         from . import plots

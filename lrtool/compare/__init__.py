@@ -4,6 +4,10 @@ Only files are read, never a server or a checkpoint: a run that is still running
 was killed is compared from what its CSVs hold at the moment, and labelled as such. The pieces are
 small functions the tests call directly: `load_run`, `config_diff`, `seed_groups`, `steps_to_target`,
 `comparison_table`; `compare_runs` ties them together for the CLI.
+
+load.py reads runs (only through lrtool.rundir), facts.py turns one run into numbers (targets and
+steps-to-target included), table.py builds the table, seed groups and config diff, render.py shows
+it (rich, markdown, CSV, JSON) and series.py makes the overlay plots' curves.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from .load import RUN_FILES, Run, _num, _rows
 FORMATS = ("table", "csv", "md", "json")
 X_AXES = ("step", "epoch", "time")
 # epochs.csv carries these per epoch; summary.json["test"] the test ones once, at the end
-EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "train_acc")
+EPOCH_METRICS = (C.VAL_ACC, C.VAL_LOSS, C.TRAIN_LOSS, C.TRAIN_ACC)
 TEST_METRICS = ("test_acc", "test_loss")
 METRICS = EPOCH_METRICS + TEST_METRICS
 SUGGESTIONS = ("steepest", "valley", "minimum")
@@ -85,20 +85,20 @@ def _steps_done(run: Run) -> float:
     """Optimizer steps done, from the freshest source the files offer."""
     progress = run.summary.progress
     candidates = [_num(progress.step if progress else None)]
-    if _rows(run.steps) and "step" in run.steps:
-        candidates.append(float(run.steps["step"].max()) + 1)  # 0-based index -> count
-    if _rows(run.epochs) and "step" in run.epochs:
-        candidates.append(float(run.epochs["step"].max()))
-    if _rows(run.lr_find) and "step" in run.lr_find:
-        candidates.append(float(run.lr_find["step"].max()) + 1)
+    if _rows(run.steps) and C.STEP in run.steps:
+        candidates.append(float(run.steps[C.STEP].max()) + 1)  # 0-based index -> count
+    if _rows(run.epochs) and C.STEP in run.epochs:
+        candidates.append(float(run.epochs[C.STEP].max()))
+    if _rows(run.lr_find) and C.STEP in run.lr_find:
+        candidates.append(float(run.lr_find[C.STEP].max()) + 1)
     found = [c for c in candidates if math.isfinite(c)]
     return max(found) if found else math.nan
 
 
 def _epochs_done(run: Run) -> float:
     """Finished epochs: the last epochs.csv row, else summary progress."""
-    if _rows(run.epochs) and "epoch" in run.epochs:
-        return float(run.epochs["epoch"].max())
+    if _rows(run.epochs) and C.EPOCH in run.epochs:
+        return float(run.epochs[C.EPOCH].max())
     return _num(run.summary.progress.epoch if run.summary.progress else None)
 
 
@@ -140,8 +140,8 @@ def _wall_s(run: Run) -> float:
     total = _num(run.summary.timings.total_s if run.summary.timings else None)
     if math.isfinite(total):
         return total
-    logged = [float(df["time_s"].max()) for df in (run.steps, run.epochs)
-              if _rows(df) and "time_s" in df and df["time_s"].notna().any()]
+    logged = [float(df[C.TIME_S].max()) for df in (run.steps, run.epochs)
+              if _rows(df) and C.TIME_S in df and df[C.TIME_S].notna().any()]
     if logged:
         return max(logged)
     try:
@@ -177,8 +177,8 @@ def best_and_final(run: Run, metric: str) -> dict[str, float]:
         if values.notna().any():
             i = values.idxmax() if higher_is_better(metric) else values.idxmin()  # first of ties
             out["best"] = float(values[i])
-            out["best_epoch"] = float(df["epoch"][i]) if "epoch" in df else math.nan
-            out["best_step"] = float(df["step"][i]) if "step" in df else math.nan
+            out["best_epoch"] = float(df[C.EPOCH][i]) if C.EPOCH in df else math.nan
+            out["best_step"] = float(df[C.STEP][i]) if C.STEP in df else math.nan
         return out
     out["final"] = _num((run.summary.final or {}).get(metric))
     best = (run.summary.best or {}).get(metric)
@@ -203,7 +203,7 @@ def steps_to_target(epochs: pd.DataFrame | None, target: Target) -> dict[str, fl
         if target.reached(float(v)):
             row = epochs.loc[i]
             return {k: float(row[c]) if c in epochs else math.nan
-                    for k, c in (("step", "step"), ("epoch", "epoch"), ("time_s", "time_s"))}
+                    for k, c in (("step", C.STEP), ("epoch", C.EPOCH), ("time_s", C.TIME_S))}
     return None
 
 

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from ..rundir import columns as C
 from ..rundir import higher_is_better
 from .facts import EPOCH_METRICS, METRICS, SUGGESTIONS, TEST_METRICS, Target, _choice, run_record
 from .load import Run, _num
@@ -241,10 +242,10 @@ def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metri
 
 def _select_columns(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Order the columns and drop the ones no row has a value in."""
-    shown = ["val_acc", "val_loss"]
+    shown = [C.VAL_ACC, C.VAL_LOSS]
     has_val = any(f"best_{m}" in df and df[f"best_{m}"].notna().any() for m in shown)
-    if metric in ("train_loss", "train_acc") or not has_val:
-        shown += [m for m in ("train_loss", "train_acc") if m not in shown]
+    if metric in (C.TRAIN_LOSS, C.TRAIN_ACC) or not has_val:
+        shown += [m for m in (C.TRAIN_LOSS, C.TRAIN_ACC) if m not in shown]
     order = ["run", "group", "n_runs", "command", "schedule", "status", "status_label",
              "steps_done", "epochs_done", "epochs_planned"]
     for m in shown:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import dist, engine
-from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS
+from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
 from ..smoothing import ema as smooth, ema_step  # noqa: F401 - smooth: the range test's smoother
 
 
@@ -347,7 +347,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     run.write_summary(summary)
     columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
-    with run.csv("lr_find.csv", columns) as log:
+    with run.csv(LR_FIND_CSV, columns) as log:
 
         def on_step(row: dict[str, Any]) -> None:
             log.write(row)

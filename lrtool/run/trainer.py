@@ -23,7 +23,7 @@ from . import dist, engine
 from ..errors import LrtoolError, RunFailed
 from ..optim import momentum_key, set_lr_and_momentum
 from ..rundir import RunDir, atomic_write, higher_is_better, now_iso, read_csv_rows, versions
-from ..rundir.columns import EPOCH_COLUMNS, step_columns
+from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
 from ..schedules import Plan, Schedule, build_schedule, resolve_schedule
 
 PLOT_EVERY_S = 30.0
@@ -201,8 +201,8 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         (run.path / "checkpoints").mkdir(exist_ok=True)
     if resume and run.writes:
         _truncate_logs(run, p)
-    steps_log = run.csv("steps.csv", columns, append=bool(resume))
-    epochs_log = run.csv("epochs.csv", EPOCH_COLUMNS, append=bool(resume))
+    steps_log = run.csv(STEPS_CSV, columns, append=bool(resume))
+    epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
     stop, status, message, bad_step = StopFlag(), "completed", "", None
     pending: list[tuple[int, int, list[float], Any, float]] = []  # steps not yet read back to the host
     agreed = {"stop": False}  # under torchrun: some rank was signalled, as all ranks learnt at a log point
@@ -394,12 +394,12 @@ def _public(best: dict[str, Any]) -> dict[str, Any]:
 
 def summary_final(run: RunDir) -> dict[str, Any] | None:
     """The last row of epochs.csv as the run's final metrics."""
-    read = read_csv_rows(run.path / "epochs.csv") if run.writes else None
+    read = read_csv_rows(run.path / EPOCHS_CSV) if run.writes else None
     if read is None or not read.rows:
         return None
     last = read.rows[-1]
-    return {k: (float(v) if v not in ("", None) else None) if k not in ("epoch", "step") else int(v)
-            for k, v in last.items() if k != "time_s"}
+    return {k: (float(v) if v not in ("", None) else None) if k not in (EPOCH, STEP) else int(v)
+            for k, v in last.items() if k != TIME_S}
 
 
 def flush_quietly(flush: Any) -> None:
@@ -439,7 +439,7 @@ def _truncate_logs(run: RunDir, p: Progress) -> None:
     """Drop log rows written after the checkpoint (a killed run logs ahead of its last checkpoint)."""
     from ..rundir import atomic_write_text
 
-    for name, key, limit in (("steps.csv", "step", p.step), ("epochs.csv", "epoch", p.epoch + 1)):
+    for name, key, limit in ((STEPS_CSV, STEP, p.step), (EPOCHS_CSV, EPOCH, p.epoch + 1)):
         read = read_csv_rows(run.path / name)  # a row cut off by a kill is left out
         if read is None:
             continue
