@@ -20,7 +20,7 @@ from .facts import (EPOCH_METRICS, FORMATS, METRICS, SUGGESTIONS, TEST_METRICS, 
                     best_and_final, parse_target, run_record, status_label, steps_to_target)
 from .load import RUN_FILES, Run, expand_patterns, flatten, load_run, load_runs
 from .render import diff_lines, format_duration, print_table, render_rows, to_csv, to_json, to_markdown, verdict
-from .series import smooth_loss, write_plots
+from .series import write_plots
 from .table import (Comparison, build_comparison, comparison_table, config_diff, format_value, group_label,
                     machine_table, seed_groups)
 
@@ -28,7 +28,7 @@ __all__ = ["EPOCH_METRICS", "FORMATS", "METRICS", "RUN_FILES", "SUGGESTIONS", "T
            "Comparison", "Run", "Target", "best_and_final", "build_comparison", "compare_runs",
            "comparison_table", "config_diff", "diff_lines", "expand_patterns", "flatten", "format_duration",
            "format_value", "group_label", "higher_is_better", "load_run", "load_runs", "machine_table",
-           "parse_target", "print_table", "render_rows", "run_record", "seed_groups", "smooth_loss",
+           "parse_target", "print_table", "render_rows", "run_record", "seed_groups",
            "status_label", "steps_to_target", "to_csv", "to_json", "to_markdown", "verdict", "write_outputs",
            "write_plots"]
 
