@@ -8,7 +8,7 @@ matplotlib): the range test, the run plots and compare's overlays all call it.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 
 def ema_step(avg: float, loss: float, beta: float, t: int) -> tuple[float, float]:
@@ -17,7 +17,7 @@ def ema_step(avg: float, loss: float, beta: float, t: int) -> tuple[float, float
     return avg, (avg / (1 - beta**t) if beta > 0 else loss)
 
 
-def ema(values: Sequence[Optional[float]], beta: float = 0.9) -> list[float]:
+def ema(values: Sequence[float | None], beta: float = 0.9) -> list[float]:
     """Bias-corrected EMA of `values`; a missing or non-finite value gives NaN and is skipped.
 
     Args:

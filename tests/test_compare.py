@@ -412,3 +412,16 @@ def test_find_lr_runs_compared_by_suggestions(tmp_path, monkeypatch):
     assert "LR range tests: 2 runs" in text and "training runs" not in text
     assert "steepest" in text and "0.01" in text and "0.002" in text and "0.00075..0.003" in text
     assert "optimizer.name: SGD (lrf-sgd), Adam (lrf-adam)" in text
+
+
+def test_overlay_smoothing_is_the_range_tests_ema():
+    from lrtool.compare.series import smooth_loss
+    from lrtool.run.finder import smooth
+
+    loss = pd.Series([2.0, 1.5, float("nan"), 1.2, float("inf"), 1.0] * 20)
+    got = smooth_loss(loss)  # 120 points: a span of 4
+    finite = loss.map(math.isfinite)
+    clean = loss.where(finite)
+    assert got[finite].tolist() == pytest.approx(clean.ewm(span=4, adjust=True, ignore_na=True).mean()[finite].tolist())
+    assert got[~finite].isna().all()
+    assert got[finite].tolist() == pytest.approx(smooth(loss[finite].tolist(), 0.6))

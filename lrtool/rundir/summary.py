@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import LrtoolError
 
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 Status = Literal["running", "completed", "diverged", "interrupted", "failed"]
-Number = Optional[float]  # "nan"/"inf" strings (how NaN is stored) read back as floats
+STATUSES: tuple[str, ...] = get_args(Status)
+Number = float | None  # "nan"/"inf" strings (how NaN is stored) read back as floats
 
 
 class _Part(BaseModel):
@@ -29,22 +29,22 @@ class _Part(BaseModel):
 
 
 class Progress(_Part):
-    epoch: Optional[int] = None  # epochs finished
-    step: Optional[int] = None  # optimizer steps done
+    epoch: int | None = None  # epochs finished
+    step: int | None = None  # optimizer steps done
 
 
 class Best(_Part):
     value: Number = None
-    epoch: Optional[int] = None
-    step: Optional[int] = None
+    epoch: int | None = None
+    step: int | None = None
 
 
 class Stop(_Part):
-    reason: Optional[str] = None  # interrupted | non_finite | diverged | end | ...
-    step: Optional[int] = None
-    message: Optional[str] = None
-    signal: Optional[str] = None
-    steps_run: Optional[int] = None
+    reason: str | None = None  # interrupted | non_finite | diverged | end | ...
+    step: int | None = None
+    message: str | None = None
+    signal: str | None = None
+    steps_run: int | None = None
 
 
 class Timings(_Part):
@@ -55,7 +55,7 @@ class Timings(_Part):
 
 class Suggestion(_Part):
     lr: Number = None
-    step: Optional[int] = None
+    step: int | None = None
     loss: Number = None
 
 
@@ -71,45 +71,45 @@ class OneCycle(_Part):
 class RunSummary(_Part):
     """What train, find-lr, sweep and compare record in summary.json (every key optional)."""
 
-    status: Optional[Status] = None
-    command: Optional[str] = None  # train | find-lr | sweep | compare
-    config: Optional[str] = None
-    schedule: Optional[str] = None
-    started: Optional[str] = None
-    ended: Optional[str] = None
-    created: Optional[str] = None
-    device: Optional[str] = None
-    seed: Optional[int] = None
-    precision: Optional[str] = None
-    versions: Optional[dict[str, str]] = None
+    status: Status | None = None
+    command: str | None = None  # train | find-lr | sweep | compare
+    config: str | None = None
+    schedule: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    created: str | None = None
+    device: str | None = None
+    seed: int | None = None
+    precision: str | None = None
+    versions: dict[str, str] | None = None
     # train
-    epochs: Optional[int] = None
-    steps_per_epoch: Optional[int] = None
-    total_steps: Optional[int] = None
-    resumed: Optional[int] = None
-    world_size: Optional[int] = None
-    global_batch_size: Optional[int] = None
-    progress: Optional[Progress] = None
-    best: Optional[dict[str, Best]] = None
-    final: Optional[dict[str, Number]] = None
-    test: Optional[dict[str, Number]] = None
-    stop: Optional[Stop] = None
-    error: Optional[str] = None
-    exit_code: Optional[int] = None
-    timings: Optional[Timings] = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    total_steps: int | None = None
+    resumed: int | None = None
+    world_size: int | None = None
+    global_batch_size: int | None = None
+    progress: Progress | None = None
+    best: dict[str, Best] | None = None
+    final: dict[str, Number] | None = None
+    test: dict[str, Number] | None = None
+    stop: Stop | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    timings: Timings | None = None
     # find-lr
-    sweep: Optional[dict[str, Any]] = None
-    suggestions: Optional[dict[str, Optional[Suggestion]]] = None
+    sweep: dict[str, Any] | None = None
+    suggestions: dict[str, Suggestion | None] | None = None
     lr: Number = None
-    clr: Optional[Clr] = None
-    onecycle: Optional[OneCycle] = None
-    notes: Optional[list[str]] = None
-    shape: Optional[str] = None
+    clr: Clr | None = None
+    onecycle: OneCycle | None = None
+    notes: list[str] | None = None
+    shape: str | None = None
     # sweep (runs: [{name, dir, status, error}]) and compare (runs: [path], metric, target, files)
-    runs: Optional[list[Any]] = None
-    metric: Optional[str] = None
-    target: Optional[str] = None
-    files: Optional[list[str]] = None
+    runs: list[Any] | None = None
+    metric: str | None = None
+    target: str | None = None
+    files: list[str] | None = None
 
 
 def _json_value(v: Any) -> Any:
