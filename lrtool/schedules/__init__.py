@@ -96,6 +96,7 @@ from typing import Any, Callable
 
 from ..errors import LrtoolError
 from ..registry import Registry, check_kwargs, did_you_mean, format_choices
+from ..rundir.columns import higher_is_better
 
 SCHEDULES = Registry("schedule")
 INTERVALS = ("epoch", "step")
@@ -1040,7 +1041,7 @@ def _short_plateau(ctx: _Ctx, monitor: Any = "val_loss", mode: Any = None, facto
     """Multiply by factor when `monitor` stops improving for `patience` epochs (torch's rules)."""
     monitor = ctx.choice("monitor", monitor, _MONITORS)
     if mode is None:
-        mode = "max" if monitor.endswith("acc") else "min"
+        mode = "max" if higher_is_better(monitor) else "min"
     return _plateau(ctx, monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
                     min_lr, eps)
 
