@@ -44,10 +44,10 @@ def steps_per_epoch(num_batches: int, accumulate: int) -> int:
     return max(1, math.ceil(num_batches / accumulate))
 
 
-def make_schedule(setup: Any, schedule_name: str | None = None) -> tuple[Schedule, Plan]:
+def make_schedule(setup: Any) -> tuple[Schedule, Plan]:
     """Resolve and build the run's schedule against its optimizer and data (errors before training)."""
     cfg = setup.cfg
-    spec = resolve_schedule(cfg.schedule.model_dump(), schedule_name)
+    spec = resolve_schedule(cfg.schedule.model_dump())
     # under torchrun batch_size is per rank: a step takes batch_size x world size samples
     batches = setup.data.train.num_batches(cfg.data.batch_size, **dist.sharded())
     plan = Plan(steps_per_epoch(batches, cfg.train.accumulate), cfg.train.epochs)
