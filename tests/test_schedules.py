@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from lrtool.errors import LrtoolError
 from lrtool.schedules import (SCHEDULES, Plan, Schedule, ScheduleSpec, build_schedule,
-                              choose_schedule, preview, resolve_schedule)
+                              choose_schedule, fill_lr_bounds, preview, resolve_schedule)
 
 TL = torch.optim.lr_scheduler
 LRS = [0.01, 0.05]  # two param groups with different base lrs
@@ -420,6 +420,17 @@ def test_schedule_switching_between_blocks():
     assert spec.kwargs == {"gamma": 0.5, "step_size": 2}  # flat + own block when name is chosen
     assert resolve_schedule({"name": "cosine"}).interval == "step"
     assert resolve_schedule({"name": "StepLR", "step_size": 1}).interval == "epoch"
+
+
+def test_fill_lr_bounds_goes_to_blocks_and_to_the_chosen_schedule():
+    section = {"name": "clr", "step_size": 3, "OneCycleLR": {"pct_start": 0.25}, "onecycle": None}
+    got, taken = fill_lr_bounds(section, base_lr=0.01, max_lr=0.1, onecycle_max_lr=0.2)
+    assert got is section
+    assert section == {"name": "clr", "step_size": 3, "OneCycleLR": {"pct_start": 0.25, "max_lr": 0.2},
+                       "onecycle": None, "base_lr": 0.01, "max_lr": 0.1}
+    assert taken == {"schedule.base_lr": 0.01, "schedule.max_lr": 0.1, "schedule.OneCycleLR.max_lr": 0.2}
+    assert fill_lr_bounds(None, base_lr=1, max_lr=2, onecycle_max_lr=3) == ({}, {})  # constant: nothing
+    assert fill_lr_bounds("bad", base_lr=1, max_lr=2, onecycle_max_lr=3) == ("bad", {})
 
 
 @pytest.mark.parametrize("section,name,message", [

@@ -31,7 +31,7 @@ REJECTED_TORCH_ARGS = {
 class Kind:
     """A registry entry: the builder plus what resolve/build must know about it."""
 
-    fn: Callable[..., "Curve"]
+    fn: Callable[..., Curve]
     interval: str
     intervals: tuple[str, ...] = INTERVALS
     default_warmup: dict[str, Any] | None = None
@@ -141,7 +141,7 @@ class Ctx:
         return [self.number(arg, value, lo=lo, hi=hi, lo_open=lo_open)] * self.groups
 
     def duration(self, arg: str, value: Any, *, whole: bool = False, zero_ok: bool = False) -> float:
-        """A length or position in the schedule's unit (see the module docstring for the rule)."""
+        """A length or position in the schedule's unit (the rule is in the durations module)."""
         num, unit = parse_duration(value, self.k(arg))
         n = to_units(num, unit, self.unit, self.plan.steps_per_epoch, self.span)
         converted = "" if unit is None else f" (= {self.units(n)})"

@@ -56,6 +56,16 @@ def cyclic(ctx: Ctx, bases: list[float], tops: list[float], up: float, down: flo
     return Curve(lr, momentum if momenta else None, marks=sorted(marks))
 
 
+def one_cycle_args(ctx: Ctx, pct_start: Any, anneal_strategy: Any, three_phase: Any, div_factor: Any,
+                   final_div_factor: Any) -> tuple[float, str, bool, float, float]:
+    """OneCycleLR's shape arguments, in one_cycle's order (the torch class and the short name share them)."""
+    return (ctx.number("pct_start", pct_start, lo=0, hi=1),
+            ctx.choice("anneal_strategy", anneal_strategy, ("cos", "linear")),
+            ctx.flag("three_phase", three_phase),
+            ctx.number("div_factor", div_factor, lo=0, lo_open=True),
+            ctx.number("final_div_factor", final_div_factor, lo=0, lo_open=True))
+
+
 def one_cycle(ctx: Ctx, tops: list[float], total: int, pct: float, strategy: str, three: bool,
               div: float, final_div: float, momenta: tuple[list[float], list[float]] | None,
               total_arg: str) -> Curve:

@@ -13,6 +13,7 @@ from ..errors import LrtoolError
 if TYPE_CHECKING:
     from .plateau import Plateau
 
+
 @dataclass(frozen=True)
 class Plan:
     """How long the run is, in optimizer steps (not micro-batches)."""
@@ -50,7 +51,7 @@ class Curve:
     lr: Callable[[int], list[float]]
     momentum: Callable[[int], list[float]] | None = None
     marks: list[tuple[float, str]] = field(default_factory=list)  # (clock position, label)
-    plateau: "Plateau | None" = None
+    plateau: Plateau | None = None
     monitor: str | None = None
 
 

@@ -1,4 +1,4 @@
-"""The rows ``lrtool preview`` shows and writes: every optimizer step's LR (and momentum), without training."""
+"""The rows `lrtool preview` shows and writes: every optimizer step's LR (and momentum), no training."""
 
 from __future__ import annotations
 

@@ -4,19 +4,22 @@
 The ``schedule:`` config section
 --------------------------------
 * ``name`` picks the schedule: a short name (``cosine``, ``onecycle``, ...) or a torch class name
-  (``StepLR``, ...), case-insensitive. ``--schedule X`` (the ``name`` argument of
-  ``resolve_schedule``) overrides it.
+  (``StepLR``, ...), case-insensitive; config's default is ``constant``. ``--schedule X``
+  (``choose_schedule``) makes X the name and moves the old schedule's flat arguments into its block.
 * A key that names a schedule (``step:``, ``onecycle:``, ``OneCycleLR:``, any alias) is a *block*:
   the arguments of that schedule, so one config can carry several and ``--schedule`` switches between
   them. Every other key besides ``name``, ``interval`` and ``warmup`` is a *flat* argument of the
   schedule named by ``name``. No schedule has an argument spelled like a schedule name, so the two
   never mix up.
-* The chosen schedule X gets the flat arguments only when X is also ``name``, plus its block ``X:``;
-  one argument set in both places is an error. The flat arguments and every block are checked against
-  their own schedule even when another one is chosen, so a typo fails before training.
+* The chosen schedule gets the flat arguments plus its own block; one argument set in both places
+  is an error. Every block is checked against its own schedule even when another one is chosen, so
+  a typo fails before training.
 * ``interval`` (``epoch`` | ``step``) and ``warmup`` are common to all schedules; a block may carry
   its own ``interval``/``warmup`` that override the common ones for that schedule. Without
-  ``interval`` each schedule uses its natural unit (see the table below).
+  ``interval`` each schedule uses its natural unit (see the table in the package docstring).
+* torch's ``last_epoch``/``verbose``/``optimizer`` are rejected: lrtool derives them itself.
+* ``--lr-from RUN`` (``fill_lr_bounds``) puts a range test's suggested bounds into every cyclic and
+  one-cycle schedule of the section.
 """
 
 from __future__ import annotations

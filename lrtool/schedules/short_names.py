@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Ctx, register
-from .cyclic import clr_scale, cyclic, one_cycle
+from .cyclic import clr_scale, cyclic, one_cycle, one_cycle_args
 from .decay import cosine, cosine_value, exp_decay, milestone_decay, poly, step_decay
 from .durations import round_half_up
 from .plan import Curve
@@ -108,13 +108,9 @@ def _short_onecycle(ctx: Ctx, max_lr: Any = None, pct_start: Any = 0.3, div_fact
     """Smith's 1cycle over the run peaking at max_lr (default: the optimizer's lr), as OneCycleLR."""
     tops = list(ctx.base_lrs) if max_lr is None else ctx.per_group("max_lr", max_lr, lo=0, lo_open=True)
     return one_cycle(
-        ctx, tops, ctx.span, ctx.number("pct_start", pct_start, lo=0, hi=1),
-        ctx.choice("anneal_strategy", anneal_strategy, ("cos", "linear")),
-        ctx.flag("three_phase", three_phase),
-        ctx.number("div_factor", div_factor, lo=0, lo_open=True),
-        ctx.number("final_div_factor", final_div_factor, lo=0, lo_open=True),
-        ctx.momenta(cycle_momentum, base_momentum, max_momentum, explicit_default=False),
-        "pct_start")
+        ctx, tops, ctx.span,
+        *one_cycle_args(ctx, pct_start, anneal_strategy, three_phase, div_factor, final_div_factor),
+        ctx.momenta(cycle_momentum, base_momentum, max_momentum, explicit_default=False), "pct_start")
 
 
 @register("plateau", "reduce_on_plateau", intervals=("epoch",))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Ctx, register
-from .cyclic import clr_scale, cyclic, one_cycle
+from .cyclic import clr_scale, cyclic, one_cycle, one_cycle_args
 from .decay import cosine, exp_decay, milestone_decay, poly, step_decay
 from .lambdas import lambda_curve
 from .plan import Curve
@@ -88,11 +88,7 @@ def _torch_onecycle(ctx: Ctx, max_lr: Any, total_steps: Any = None, epochs: Any 
         total, total_arg = ctx.span, "total_steps"
     return one_cycle(
         ctx, ctx.per_group("max_lr", max_lr, lo=0, lo_open=True), total,
-        ctx.number("pct_start", pct_start, lo=0, hi=1),
-        ctx.choice("anneal_strategy", anneal_strategy, ("cos", "linear")),
-        ctx.flag("three_phase", three_phase),
-        ctx.number("div_factor", div_factor, lo=0, lo_open=True),
-        ctx.number("final_div_factor", final_div_factor, lo=0, lo_open=True),
+        *one_cycle_args(ctx, pct_start, anneal_strategy, three_phase, div_factor, final_div_factor),
         ctx.momenta(cycle_momentum, base_momentum, max_momentum, explicit_default=True), total_arg)
 
 
