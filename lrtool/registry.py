@@ -93,10 +93,16 @@ class Registry:
         return self._help.get(self.canonical(name) or name, "")
 
 
-def __getattr__(name: str) -> Any:
-    """`check_kwargs` moved to lrtool.checks; schedules still import it from here until they switch."""
-    if name == "check_kwargs":
-        from .checks import check_kwargs
+# Moved to lrtool.checks: check_kwargs and kwargs_dict. Modules not yet switched over (schedules)
+# still import them from here; this lazy hand-over keeps registry free of a module-level import of
+# checks (which imports registry). Remove it once nothing imports them from here.
+_MOVED_TO_CHECKS = ("check_kwargs", "kwargs_dict")
 
-        return check_kwargs
+
+def __getattr__(name: str) -> Any:
+    """`from lrtool.registry import check_kwargs` keeps working until every caller uses lrtool.checks."""
+    if name in _MOVED_TO_CHECKS:
+        from . import checks
+
+        return getattr(checks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

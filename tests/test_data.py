@@ -15,10 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtool import data as lrdata
+from lrtool.data import (
+    DATASETS,
+    INJECTED,
+    Data,
+    LoaderSplit,
+    TensorSplit,
+    augment_batch,
+    build_data,
+    load_digits_arrays,
+    validate_data,
+)
 from lrtool.data import builtin as lrbuiltin
 from lrtool.data import splits as lrsplits
-from lrtool.data import (DATASETS, INJECTED, Data, LoaderSplit, TensorSplit, augment_batch, build_data,
-                         load_digits_arrays, validate_data)
 from lrtool.errors import LrtoolError
 
 # --------------------------------------------------------------------------- fixtures: files

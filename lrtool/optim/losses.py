@@ -104,16 +104,7 @@ def multi_margin(*, margin: float = 1.0) -> LossFn:
 
 
 def validate_loss(name: str, kwargs: dict, key: str = "loss") -> None:
-    """Check a loss name and its arguments (building a loss is cheap, so it is built).
-
-    Args:
-        name: a registered loss name or alias, case-insensitive.
-        kwargs: the loss's keyword arguments.
-        key: dotted config key used in error messages.
-
-    Raises:
-        LrtoolError: one line naming `key` or `key.<arg>`.
-    """
+    """Check a loss name and its arguments, as build_loss does (building a loss is cheap, so it is built)."""
     build_loss(name, kwargs, key)
 
 
