@@ -393,7 +393,7 @@ def list_registries() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from .registry import read_catalog
+        from .catalog import read_catalog
 
         console = Console(highlight=False)
         for kind, entry in read_catalog().items():
