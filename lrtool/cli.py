@@ -14,6 +14,7 @@ import typer
 
 from .errors import ExitCode, LrtoolError
 
+
 class _Group(typer.core.TyperGroup):
     """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
 

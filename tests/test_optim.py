@@ -10,8 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtool.errors import LrtoolError
-from lrtool.optim import (LOSSES, OPTIMIZERS, build_loss, build_optimizer, momentum_key,
-                          set_lr_and_momentum, validate_loss, validate_optimizer)
+from lrtool.optim import (
+    LOSSES,
+    OPTIMIZERS,
+    build_loss,
+    build_optimizer,
+    momentum_key,
+    set_lr_and_momentum,
+    validate_loss,
+    validate_optimizer,
+)
 
 TORCH_OPTIMIZERS = sorted(
     name for name, obj in vars(torch.optim).items()

@@ -11,8 +11,19 @@ import pytest
 from pydantic import ValidationError
 
 from lrtool.errors import LrtoolError
-from lrtool.rundir import (CsvLog, RunDir, atomic_write, atomic_write_bytes, atomic_write_text, columns,
-                           higher_is_better, load_summary, read_csv_frame, read_csv_rows, read_run_summary)
+from lrtool.rundir import (
+    CsvLog,
+    RunDir,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    columns,
+    higher_is_better,
+    load_summary,
+    read_csv_frame,
+    read_csv_rows,
+    read_run_summary,
+)
 
 
 def test_default_names_never_collide(tmp_path):

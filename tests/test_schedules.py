@@ -16,8 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtool.errors import LrtoolError
-from lrtool.schedules import (SCHEDULES, Plan, Schedule, ScheduleSpec, build_schedule,
-                              choose_schedule, fill_lr_bounds, preview, resolve_schedule)
+from lrtool.schedules import (
+    SCHEDULES,
+    Plan,
+    Schedule,
+    ScheduleSpec,
+    build_schedule,
+    choose_schedule,
+    fill_lr_bounds,
+    preview,
+    resolve_schedule,
+)
 
 TL = torch.optim.lr_scheduler
 LRS = [0.01, 0.05]  # two param groups with different base lrs

@@ -13,8 +13,8 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lrtool.run import engine
 from lrtool.cli import app
+from lrtool.run import engine
 
 runner = CliRunner()
 

@@ -50,10 +50,10 @@ def preview(config: Path | None, overrides: list[str], *, schedule: str | None, 
     """
     from .. import plots
     from ..config import dump_config, load_config
-    from ..rundir import RunDir
-    from ..rundir.columns import SCHEDULE_CSV, is_lr_group, schedule_columns
     from ..run.build import build_dataset
     from ..run.plan import build_run_schedule, make_plan
+    from ..rundir import RunDir
+    from ..rundir.columns import SCHEDULE_CSV, is_lr_group, schedule_columns
     from ..schedules import preview as schedule_rows
     from ..schedules import resolve_schedule
 

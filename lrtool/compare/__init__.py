@@ -16,13 +16,34 @@ from pathlib import Path
 from typing import Any
 
 from ..rundir import RunDir, atomic_write_text, higher_is_better, now_iso
-from .facts import (EPOCH_METRICS, FORMATS, METRICS, SUGGESTIONS, TEST_METRICS, X_AXES, Target, _choice,
-                    best_and_final, parse_target, run_record, status_label, steps_to_target)
+from .facts import (
+    EPOCH_METRICS,
+    FORMATS,
+    METRICS,
+    SUGGESTIONS,
+    TEST_METRICS,
+    X_AXES,
+    Target,
+    _choice,
+    best_and_final,
+    parse_target,
+    run_record,
+    status_label,
+    steps_to_target,
+)
 from .load import RUN_FILES, Run, expand_patterns, flatten, load_run, load_runs
 from .render import diff_lines, format_duration, print_table, render_rows, to_csv, to_json, to_markdown, verdict
 from .series import write_plots
-from .table import (Comparison, build_comparison, comparison_table, config_diff, format_value, group_label,
-                    machine_table, seed_groups)
+from .table import (
+    Comparison,
+    build_comparison,
+    comparison_table,
+    config_diff,
+    format_value,
+    group_label,
+    machine_table,
+    seed_groups,
+)
 
 __all__ = ["EPOCH_METRICS", "FORMATS", "METRICS", "RUN_FILES", "SUGGESTIONS", "TEST_METRICS", "X_AXES",
            "Comparison", "Run", "Target", "best_and_final", "build_comparison", "compare_runs",

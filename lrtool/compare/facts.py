@@ -12,8 +12,8 @@ import pandas as pd
 
 from ..errors import LrtoolError
 from ..registry import did_you_mean
-from ..rundir import higher_is_better
 from ..rundir import columns as C
+from ..rundir import higher_is_better
 from .load import RUN_FILES, Run, _num, _rows
 
 FORMATS = ("table", "csv", "md", "json")

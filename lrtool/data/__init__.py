@@ -12,7 +12,6 @@ a module (keyword-only arguments, values declared with checks.takes) and registe
 
 from __future__ import annotations
 
-
 import torch
 
 from .. import checks

@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from . import dist, engine
 from ..errors import LrtoolError
 from ..rundir import RunDir, atomic_write, atomic_write_text, read_csv_rows
 from ..rundir.columns import EPOCH, EPOCHS_CSV, STEP, STEPS_CSV
 from ..schedules import Schedule
+from . import dist, engine
 
 
 @dataclass

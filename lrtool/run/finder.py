@@ -13,13 +13,13 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
+from ..smoothing import ema as smooth  # noqa: F401 - smooth: the range test's smoother
+from ..smoothing import ema_step
 from . import dist, engine
 from .plan import eval_batch_size as _eval_batch_size
 from .signals import StopFlag
 from .suggest import suggest
-from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
-from ..smoothing import ema as smooth, ema_step  # noqa: F401 - smooth: the range test's smoother
-
 
 
 def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> list[float]:

@@ -14,12 +14,12 @@ from typing import Any, Iterator
 
 import torch
 
-from . import dist, engine
 from ..errors import ExitCode, LrtoolError, RunFailed
 from ..optim import set_lr_and_momentum
 from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
 from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
 from ..schedules import Schedule
+from . import dist, engine
 from .checkpoint import Progress, save_checkpoint, truncate_logs
 from .plan import RunPlan, eval_batch_size
 from .signals import StopFlag
@@ -259,8 +259,9 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
     val_loss = val_acc = None
     if setup.data.val is not None:
         dist.sync_buffers(setup.model)  # all ranks evaluate rank 0's batch-norm statistics
-        val_loss, val_acc = engine.evaluate(setup.eval_net, setup.data.val.batches(
-            eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size), shuffle=False, **dist.sharded()), setup.loss_fn, setup.precision)
+        batches = setup.data.val.batches(eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
+                                         shuffle=False, **dist.sharded())
+        val_loss, val_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
     p.epoch += 1
     p.epoch_steps = 0
     row = {"epoch": p.epoch, "step": p.step, "lr": lrs[0], "train_loss": train_loss, "train_acc": train_acc,
@@ -298,7 +299,9 @@ def _test_metrics(setup: Any) -> dict[str, float] | None:
     if setup.data.test is None:
         return None
     dist.sync_buffers(setup.model)
-    batches = setup.data.test.batches(eval_batch_size(setup.cfg.data.batch_size, setup.cfg.data.eval_batch_size), shuffle=False, **dist.sharded())
+    data_cfg = setup.cfg.data
+    batches = setup.data.test.batches(eval_batch_size(data_cfg.batch_size, data_cfg.eval_batch_size),
+                                      shuffle=False, **dist.sharded())
     test_loss, test_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
     return {"test_loss": test_loss, "test_acc": test_acc}
 

@@ -22,8 +22,7 @@ from . import columns
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from .columns import higher_is_better
 from .csvlog import CsvLog, CsvRows, NoLog, read_csv_frame, read_csv_rows
-from .summary import (STATUSES, RunSummary, load_summary, parse_summary, read_run_summary,
-                      summary_json)
+from .summary import STATUSES, RunSummary, load_summary, parse_summary, read_run_summary, summary_json
 
 __all__ = ["STATUSES", "CsvLog", "CsvRows", "RunDir", "RunSummary", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "columns", "higher_is_better", "load_summary", "now_iso", "parse_summary",

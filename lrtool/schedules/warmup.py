@@ -6,7 +6,8 @@ Warmup (in front of any schedule, plateau included)
 ``length`` (a duration, see ``durations``; ``"5%"`` is of the whole run); the start is
 ``start_factor`` (default 0.01) times the LR the schedule begins with, or an absolute ``start_lr`` (a
 number or one per param group). ``warmup: "2 epochs"`` is short for ``{length: "2 epochs"}``;
-``warmup: 0`` turns it off. The ramp is linear in optimizer steps whatever the interval (a staircase would defeat its purpose):
+``warmup: 0`` turns it off. The ramp is linear in optimizer steps whatever the interval
+(a staircase would defeat its purpose):
 lr = start + (target - start) * step / W, so step W is the first step of the schedule proper.
 
 Warmup is a *prefix*: the schedule's clock starts at 0 when warmup ends, and all of its durations and
