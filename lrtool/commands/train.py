@@ -117,10 +117,8 @@ def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callabl
     into the freshly built run: a refused --resume leaves the run as it was.
     """
     from ..run.build import build
-    from ..run.checkpoint import Progress, config_changes, read_checkpoint, restore_checkpoint
+    from ..run.checkpoint import Progress, config_changes, log_notes, read_checkpoint, restore_checkpoint
     from ..run.plan import make_schedule
-    from ..rundir import read_csv_rows
-    from ..rundir.columns import EPOCHS_CSV, STEPS_CSV
 
     _check_writable(run.path)
     ckpt = run.path / "checkpoints" / "last.pt"
@@ -135,10 +133,8 @@ def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callabl
     setup = build(cfg, compile_model=True)
     schedule, plan = make_schedule(setup)
     progress = restore_checkpoint(setup, schedule, state, ckpt) if state is not None else Progress()
-    for name in (STEPS_CSV, EPOCHS_CSV):  # read-only here; the rows after the checkpoint go when training starts
-        read = read_csv_rows(run.path / name)
-        for note in read.notes if read is not None else []:
-            echo(f"note: {note}")
+    for note in log_notes(run.path):  # read only here: the logs are cut when training starts
+        echo(f"note: {note}")
     if changes:
         echo(f"note: --allow-changes: continuing with the edited config ({', '.join(changes)})")
     if state is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import pickle
 import re
 import shutil
@@ -67,13 +68,21 @@ def save_checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: l
         state["rng_ranks"] = rngs
     # what --resume compares the run's config.yaml with (JSON types: loadable with weights_only)
     state["config"] = json.loads(json.dumps(setup.cfg.to_dict()))
-    for i, path in enumerate(paths):
-        # a kill never leaves half a checkpoint; further paths get a copy of the first file
-        write = (lambda tmp: torch.save(state, tmp)) if i == 0 else (lambda tmp: shutil.copyfile(paths[0], tmp))
-        try:
-            atomic_write(path, write)
-        except RuntimeError as e:  # torch's writer reports a full disk this way, naming no file
-            raise OSError(errno.EIO, f"cannot write the checkpoint ({one_line(e)})", str(path)) from e
+    # a kill never leaves half a checkpoint; further paths get a copy of the first file
+    atomic_write(paths[0], lambda tmp: _torch_save(state, tmp))
+    for path in paths[1:]:
+        atomic_write(path, lambda tmp: shutil.copyfile(paths[0], tmp))
+
+
+def _torch_save(state: dict[str, Any], tmp: Path) -> None:
+    """torch.save, its failures as OSError (atomic_write then names the checkpoint)."""
+    try:
+        torch.save(state, tmp)
+    except RuntimeError as e:
+        # torch's writer reports a full disk as "unexpected pos ..." or "file write failed": say what it was
+        if shutil.disk_usage(tmp.parent).free < 1 << 20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from e
+        raise OSError(errno.EIO, f"cannot write the checkpoint ({one_line(e)})") from e
 
 
 # what lrtool's checkpoints hold besides tensors and plain types: numpy's RNG state (a uint32 array)
@@ -108,10 +117,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         with torch.serialization.safe_globals(_numpy_globals()):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported (?:global|operand)[^.;\n]*", str(e))
-        what = f" ({found.group(0).strip()})" if found else ""
-        raise LrtoolError(f"{path}: refused to load: the file holds objects lrtool never saves{what}; nothing "
-                          "in it was run (a checkpoint from elsewhere?)") from None
+        found = re.search(r"GLOBAL (\S+)", str(e))  # the safe unpickler met a class or function to call
+        if found is None:
+            raise LrtoolError(f"{path}: cannot read the checkpoint (not a file torch.save wrote)") from None
+        raise LrtoolError(f"{path}: refused to load: the file holds objects lrtool never saves "
+                          f"({found.group(1)}); nothing in it was run (a checkpoint from elsewhere?)") from None
     except Exception as e:  # noqa: BLE001 - a corrupt checkpoint is a user-facing problem
         raise LrtoolError(f"{path}: cannot read the checkpoint ({one_line(e)})") from None
     problem = _structure_problem(state)
@@ -238,12 +248,29 @@ def _restore_rngs(setup: Any, state: dict[str, Any]) -> Progress:
     return progress
 
 
+_LOGS = ((STEPS_CSV, STEP), (EPOCHS_CSV, EPOCH))
+
+
+def log_notes(run_dir: Path) -> list[str]:
+    """What `truncate_logs` will leave out of a run's logs besides the rows after the checkpoint (read only)."""
+    notes = []
+    for name, key in _LOGS:
+        read = read_csv_rows(Path(run_dir) / name)
+        if read is None:
+            continue
+        notes += read.notes
+        bad = sum(1 for row in read.rows if _count(row.get(key, "")) == math.inf)
+        if bad:
+            notes.append(f"skipped {bad} row{'s' if bad > 1 else ''} of {name} whose {key} is not a whole number")
+    return notes
+
+
 def truncate_logs(run: RunDir, p: Progress) -> None:
     """Drop log rows written after the checkpoint (a killed run logs ahead of its last checkpoint).
 
     A row whose step or epoch is not a whole number is left out like any other malformed line.
     """
-    for name, key, limit in ((STEPS_CSV, STEP, p.step), (EPOCHS_CSV, EPOCH, p.epoch + 1)):
+    for (name, key), limit in zip(_LOGS, (p.step, p.epoch + 1)):
         read = read_csv_rows(run.path / name)  # a row cut off by a kill is left out
         if read is None:
             continue
