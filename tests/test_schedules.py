@@ -468,7 +468,7 @@ def test_fill_lr_bounds_goes_to_blocks_and_to_the_chosen_schedule():
     ({"name": "cosine", "warmup": {"epochs": 1, "steps": 3}}, None,
      r"^schedule.warmup: give exactly one of steps, epochs, length"),
     ({"name": "cosine", "warmup": {"epochs": 1, "start_factor": 2}}, None,
-     r"^schedule.warmup.start_factor: expected a number in \[0, 1\], got 2"),
+     r"^schedule.warmup.start_factor: expected a number >= 0 and <= 1, got 2"),
     ({"name": "cosine", "warmup": "2 weeks"}, None, r"^schedule.warmup.length: expected a number"),
     # without a name the section's schedule is config's default, constant, which keeps its arguments
     ({"step_size": 3}, "step", r"^schedule.constant.step_size: unknown argument for constant"),
