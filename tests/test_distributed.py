@@ -74,7 +74,7 @@ def cfg_file(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("world", [2, 3])
 @pytest.mark.parametrize("drop_last", [False, True])
-def test_rank_shards_are_the_global_batches_of_invoke(world, drop_last):
+def test_rank_shards_are_the_global_batches_of_one_process(world, drop_last):
     x = torch.arange(37.0).unsqueeze(1)
     y = torch.arange(37)
     splits = [TensorSplit(x, y), LoaderSplit(torch.utils.data.TensorDataset(x, y))]
