@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ExitCode, LrtoolError
-
-
-@dataclass
-class TrainResult:
-    """What a train run left behind."""
-
-    summary: dict[str, Any]  # summary.json's content
-    run_dir: Path
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode(self.summary.get("exit_code", ExitCode.for_status(self.summary["status"])))
+from ..errors import LrtoolError
+from . import RunResult
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -75,7 +63,7 @@ def load_train_config(config: Path | None, overrides: list[str], *, schedule: st
 
 def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | None, resume_dir: Path | None = None,
                  allow_changes: bool = False, live: Any = None,
-                 echo: Callable[[str], None] = print) -> TrainResult:
+                 echo: Callable[[str], None] = print) -> RunResult:
     """Build everything from `cfg`, make (or reopen) the run directory, train.
 
     Args:
@@ -90,7 +78,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         echo: prints one line for the user.
 
     Returns:
-        The TrainResult; raises LrtoolError for bad input, RunFailed when training fails.
+        The RunResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
     from ..run.build import build
@@ -110,7 +98,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         return _train(setup, run, schedule, plan, config_path, None, live, echo)
 
 
-def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> TrainResult:
+def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> RunResult:
     """Continue `run` from checkpoints/last.pt, after checking everything that would stop it halfway.
 
     Nothing on disk changes until the checkpoint has been read, checked against config.yaml and put
@@ -157,7 +145,7 @@ def _check_writable(path: Path) -> None:
 
 
 def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | None, progress: Any, live: Any,
-           echo: Callable[[str], None], changes: list[str] | None = None) -> TrainResult:
+           echo: Callable[[str], None], changes: list[str] | None = None) -> RunResult:
     from ..run import dist
     from ..run.trainer import train
 
@@ -168,4 +156,4 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live, changes=changes)
-    return TrainResult(summary, run.path)
+    return RunResult(summary, run.path)

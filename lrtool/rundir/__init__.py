@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .. import ranks
 from ..errors import LrtoolError
 from . import columns
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_text, overwrite_in_place
@@ -65,9 +66,7 @@ class RunDir:
         self.path = Path(path)
         # under torchrun only rank 0 writes; the others keep the summary in memory and log nowhere
         if writes is None:
-            from ..run import dist  # torch only for a run that writes; readers never need it
-
-            writes = dist.is_main()
+            writes = ranks.is_main()
         self.writes = writes
         self._summary: dict[str, Any] = {}
 
@@ -84,10 +83,8 @@ class RunDir:
         Returns:
             The RunDir, created on disk (under torchrun by rank 0, and every rank gets its path).
         """
-        from ..run import dist
-
-        if dist.is_distributed():
-            return cls(dist.from_main(lambda: cls._make(out, stem, command, root).path))
+        if ranks.is_distributed():
+            return cls(ranks.from_main(lambda: cls._make(out, stem, command, root).path))
         return cls._make(out, stem, command, root)
 
     @classmethod
@@ -167,15 +164,13 @@ class RunDir:
         Raises LrtoolError on entry when a live process holds it (under torchrun on every rank, as
         rank 0, the writer, found it). The lock is released however the block ends.
         """
-        from ..run import dist
-
         lock = RunLock(self.path, command) if self.writes else None
 
         def take() -> None:
             if lock is not None:
                 lock.acquire()
 
-        dist.from_main(take)
+        ranks.from_main(take)
         try:
             yield
         finally:
