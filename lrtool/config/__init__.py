@@ -101,6 +101,14 @@ class ScheduleConfig(Component):
     name: str = "constant"
 
 
+class MlflowConfig(_Strict):
+    """Where the mlflow logger writes (train.loggers: [mlflow])."""
+
+    tracking_uri: Optional[str] = Field(
+        None, description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else the SQLite store runs/mlflow.db")
+    experiment: str = Field("lrtool", min_length=1, description="MLflow experiment the runs are logged under")
+
+
 class TrainConfig(_Strict):
     epochs: int = Field(10, gt=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -113,6 +121,9 @@ class TrainConfig(_Strict):
     channels_last: bool = False
     compile: bool = False
     on_nan: Literal["stop", "continue"] = "stop"
+    loggers: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list, description="extra views of the run (optional extras): tensorboard, mlflow")
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
 
 class FindLRConfig(_Strict):

@@ -339,6 +339,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
 
     from .. import plots
     from ..errors import RunFailed
+    from ..loggers import open_loggers
     from ..rundir import now_iso, versions
     from .trainer import StopFlag
 
@@ -361,6 +362,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
+    loggers = open_loggers(cfg, run, command="find-lr")
+    summary.update(run.read_summary())  # what the loggers recorded (the MLflow run id)
     columns = CSV_COLUMNS + (VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
     with run.csv("lr_find.csv", columns) as log:
@@ -384,6 +387,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
             run.write_summary(summary)
+            loggers.finish("failed", summary)
             raise RunFailed(f"range test failed: {error}; logs kept in {run.path}") from e
         sweep_s = time.perf_counter() - t_sweep
     rows = result.rows
@@ -407,4 +411,6 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     summary["timings"] = {"sweep_s": round(sweep_s, 3), "total_s": round(time.perf_counter() - t0, 3),
                           "s_per_step": round(sweep_s / max(1, len(rows)), 5)}
     run.write_summary(summary)
+    loggers.log_find_lr(rows, advice)
+    loggers.finish(summary["status"], summary)
     return summary

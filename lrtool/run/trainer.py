@@ -21,6 +21,7 @@ import torch
 
 from . import dist, engine
 from ..errors import LrtoolError, RunFailed
+from ..loggers import Loggers, check_loggers, open_loggers
 from ..optim import momentum_key, set_lr_and_momentum
 from ..rundir import RunDir, now_iso, versions
 from ..schedules import Plan, Schedule, build_schedule, resolve_schedule
@@ -165,7 +166,8 @@ def _improved(metric: str, value: float, best: dict[str, Any]) -> bool:
 
 
 def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_name: str,
-          config_path: str | None, resume: Progress | None = None, live: Any = None) -> dict[str, Any]:
+          config_path: str | None, resume: Progress | None = None, live: Any = None,
+          tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Train `setup.model` for the configured epochs, logging into `run`.
 
     Args:
@@ -176,6 +178,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         config_path: the config file given on the command line (recorded in the summary).
         resume: the Progress of a loaded checkpoint, to continue a run in place.
         live: an object with `start(plan)`, `update(...)`, `stop()` for progress display, or None.
+        tags: tags for the loggers of train.loggers (the sweep the run belongs to).
 
     Returns:
         summary.json's content; its "status" says how the run ended.
@@ -206,6 +209,9 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         (run.path / "checkpoints").mkdir(exist_ok=True)
     if resume and run.writes:
         _truncate_logs(run, p)
+    t_open = time.perf_counter()
+    loggers = open_loggers(cfg, run, command="train", resume_step=p.step if resume else None, tags=tags)
+    t0 += time.perf_counter() - t_open  # the loggers' start (MLflow's database) is not training time
     steps_log = run.csv("steps.csv", columns, append=bool(resume))
     epochs_log = run.csv("epochs.csv", EPOCH_COLUMNS, append=bool(resume))
     stop, status, message, bad_step = StopFlag(), "completed", "", None
@@ -226,6 +232,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
             agreed["stop"] = agreed["stop"] or signalled
         values = losses.tolist()
         first_bad = None
+        rows = []
         for (step, epoch, lrs, _loss, t), value in zip(pending, values):
             row = {"step": step, "epoch": epoch, "lr": lrs[0], "loss": value, "time_s": round(t, 4)}
             if cycles_momentum:
@@ -233,10 +240,12 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
             if multi:
                 row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
             steps_log.write(row, flush=False)  # flushed once per log point, below
+            rows.append(row)
             if not math.isfinite(value):
                 first_bad = step
                 break
         steps_log.flush()
+        loggers.log_step(rows)
         if live is not None:  # this log point syncs anyway: show the epoch's running accuracy too
             acc = int(p.sums["correct"]) / max(1, p.sums["n"]) if p.sums else None
             live.update(step=pending[-1][0] + 1, loss=values[-1], lr=pending[-1][2][0], acc=acc)
@@ -292,6 +301,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
                 if status != "completed":
                     break
                 row = _end_epoch(setup, run, schedule, p, epochs_log, t0, lrs, live)
+                loggers.log_epoch(row)
                 ckpts = [run.path / "checkpoints" / "last.pt"]
                 if p.best.pop("_new", None):
                     ckpts.append(run.path / "checkpoints" / "best.pt")
@@ -311,7 +321,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
         flush_quietly(lambda: flush(collective=False))  # the other ranks may not be there to reduce with
         steps_log.close()
         epochs_log.close()
-        _finish(run, "failed", p, t0, plots=tc.plots, error=f"{type(e).__name__}: {e}")
+        _finish(run, "failed", p, t0, plots=tc.plots, loggers=loggers, error=f"{type(e).__name__}: {e}")
         raise RunFailed(f"training failed at step {p.step}: {type(e).__name__}: {e}; "
                         f"logs kept in {run.path}") from e
     finally:
@@ -329,19 +339,19 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: Plan, *, schedule_n
             f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world_size())} -m lrtool"
         message = (f"stopped by {signal.Signals(sig).name if sig else 'SIGINT'} at step {p.step} "
                    f"(epoch {p.epoch + 1}); continue with: {launcher} train --resume {run.path}")
-        return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "interrupted", "step": p.step, "message": message},
+        return _finish(run, status, p, t0, plots=tc.plots, loggers=loggers, stop={"reason": "interrupted", "step": p.step, "message": message},
                        exit_code=143 if sig == signal.SIGTERM else 130)
     if status == "diverged":
         message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
                    f"the last good checkpoint is checkpoints/last.pt")
-        return _finish(run, status, p, t0, plots=tc.plots, stop={"reason": "non_finite", "step": bad_step, "message": message})
+        return _finish(run, status, p, t0, plots=tc.plots, loggers=loggers, stop={"reason": "non_finite", "step": bad_step, "message": message})
     test = None
     if data.test is not None:
         dist.sync_buffers(model)
         test_batches = data.test.batches(_eval_bs(cfg), shuffle=False, **dist.sharded())
         test_loss, test_acc = engine.evaluate(setup.eval_net, test_batches, loss_fn, precision)
         test = {"test_loss": test_loss, "test_acc": test_acc}
-    return _finish(run, "completed", p, t0, plots=tc.plots, test=test)
+    return _finish(run, "completed", p, t0, plots=tc.plots, loggers=loggers, test=test)
 
 
 def _chunks(batches: Iterator, size: int) -> Iterator[list]:
@@ -433,8 +443,8 @@ def plot_run(run: RunDir) -> None:
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 
 
-def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, exit_code: int | None = None,
-             **fields: Any) -> dict[str, Any]:
+def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, loggers: Loggers,
+            exit_code: int | None = None, **fields: Any) -> dict[str, Any]:
     total = time.perf_counter() - t0
     # the status first: a Ctrl-C during the final plots must not leave the run marked running
     summary = run.update_summary(
@@ -443,6 +453,7 @@ def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, ex
         timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
     if plots:
         plot_run(run)
+    loggers.finish(status, summary)  # last: the plots and summary.json it uploads are final
     return summary
 
 
@@ -474,7 +485,8 @@ def _truncate_logs(run: RunDir, p: Progress) -> None:
 
 
 def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resume_dir: Any = None,
-                 live: Any = None, echo: Any = print) -> tuple[dict[str, Any], RunDir]:
+                 live: Any = None, echo: Any = print, tags: dict[str, str] | None = None
+                 ) -> tuple[dict[str, Any], RunDir]:
     """Build everything from `cfg`, make (or reopen) the run directory, train; returns (summary, run).
 
     Args:
@@ -485,10 +497,12 @@ def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resu
         resume_dir: an interrupted run to continue in place, or None.
         live: progress display (see train()).
         echo: prints one line for the user.
+        tags: tags for the run's loggers (see train()).
     """
     from .build import build
     from ..config import dump_config
 
+    check_loggers(cfg.train.loggers)  # a missing extra is a usage error, before any work
     setup = build(cfg, compile_model=True)
     schedule, plan = make_schedule(setup)
     if resume_dir is not None:
@@ -505,5 +519,5 @@ def run_training(cfg: Any, *, out: Any, stem: str, config_path: str | None, resu
          (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
-                    resume=progress, live=live)
+                    resume=progress, live=live, tags=tags)
     return summary, run
