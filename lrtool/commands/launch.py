@@ -228,7 +228,7 @@ def run_local(members: list[Member], jobs: int, parent: Any, rec: Recorder) -> l
                 proc.send_signal(sig)
 
     with Signals(forward).installed() as stop:
-        while pending or running:
+        while (pending and stop.signal is None) or running:
             while pending and len(running) < jobs and stop.signal is None:
                 m = pending.popleft()
                 slot = next(i for i in range(jobs) if i not in running)
@@ -271,6 +271,10 @@ class StopBoard:
         return list(self.signals)
 
 
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def ray_member(command: list[str], cwd: str, log_path: str, threads: int, board: Any) -> int | None:
     """A Ray task: run one member's command, passing on the driver's signals; None when stopped before it began."""
     import ray
@@ -280,8 +284,9 @@ def ray_member(command: list[str], cwd: str, log_path: str, threads: int, board:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     command = [sys.executable, *command[1:]]  # this node's Python
     with open(log_path, "w", encoding="utf-8") as log:
+        # Ray workers block SIGINT, and a blocked signal stays blocked across exec: unblock it for the member
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_unblock_signals)
     sent = 0
     while True:
         try:
@@ -362,7 +367,7 @@ def run_ray(members: list[Member], launch: Launch, parent: Any, rec: Recorder, r
         where = f"{cpus:g} CPU{'s' if cpus != 1 else ''}" + (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")
         with Signals().installed() as stop:
             told = 0
-            while pending or refs:
+            while (pending and stop.signal is None) or refs:
                 while pending and len(refs) < limit and stop.signal is None:
                     m = pending.popleft()
                     log = parent.path / "logs" / f"{m.label}.log"
