@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -11,13 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lrtool.cli import app
 from lrtool.loggers import flatten
 from lrtool.run import engine
 
-runner = CliRunner()
+from .conftest import invoke, rows, summary
 
 BASE = """\
 seed: 0
@@ -42,19 +39,6 @@ def cfg_file(tmp_path: Path) -> Path:
 def store(tmp_path_factory) -> str:
     """One SQLite MLflow store for the module (a new database takes seconds to create)."""
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
 
 
 def events(logdir: Path):
@@ -212,7 +196,8 @@ def test_mlflow_status_mirrors_diverged_and_interrupted_and_resume_continues_the
     cut = tmp_path / "cut"
     with monkeypatch.context() as m:
         _interrupt_at(m, 7)
-        res = invoke("train", cfg_file, "--out", cut, "--logger", "mlflow", "--set", f"train.mlflow.tracking_uri={store}")
+        res = invoke("train", cfg_file, "--out", cut, "--logger", "mlflow",
+                     "--set", f"train.mlflow.tracking_uri={store}")
     assert res.exit_code == 130, res.output
     run_id = summary(cut)["mlflow"]["run_id"]
     assert c.get_run(run_id).info.status == "KILLED"
@@ -222,7 +207,7 @@ def test_mlflow_status_mirrors_diverged_and_interrupted_and_resume_continues_the
     assert summary(cut)["mlflow"]["run_id"] == run_id
     r = c.get_run(run_id)
     assert r.info.status == "FINISHED"
-    assert len(c.search_runs([r.info.experiment_id], f"attributes.run_name = 'cut'")) == 1
+    assert len(c.search_runs([r.info.experiment_id], "attributes.run_name = 'cut'")) == 1
     steps = rows(cut / "steps.csv")
     assert history(c, run_id, "step/loss") == [(int(x["step"]), float(x["loss"])) for x in steps]
     assert [s for s, _ in history(c, run_id, "epoch/val_acc")] == [int(x["step"]) for x in rows(cut / "epochs.csv")]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import signal
 import subprocess
@@ -13,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from lrtool.cli import app
 from lrtool.commands import launch
 
-runner = CliRunner()
+from .conftest import invoke, rows, summary
+
 ROOT = Path(__file__).resolve().parent.parent
 
 BASE = """\
@@ -34,23 +31,14 @@ SWEEP = ["--schedule", "constant,onecycle", "--seeds", "0,1", "--set", "schedule
 MEMBERS = ["constant-seed0", "constant-seed1", "onecycle-seed0", "onecycle-seed1"]
 
 
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(f)]
-
-
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
+def untimed(path: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in rows(path)]
 
 
 def results(run: Path) -> tuple:
     """What a member computed (not when): its logs without times, status, final and best metrics."""
     s = summary(run)
-    return rows(run / "steps.csv"), rows(run / "epochs.csv"), s["status"], s["final"], s["best"], s["progress"]
+    return untimed(run / "steps.csv"), untimed(run / "epochs.csv"), s["status"], s["final"], s["best"], s["progress"]
 
 
 def comparison(folder: Path) -> pd.DataFrame:
@@ -149,8 +137,9 @@ def test_a_missing_ray_is_one_line_naming_the_pip_command(tmp_path, monkeypatch)
 
 
 def test_members_get_one_gpu_each_when_there_are_several(monkeypatch):
-    import torch
     from types import SimpleNamespace as NS
+
+    import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

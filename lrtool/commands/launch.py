@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import LrtoolError
+from ..errors import ExitCode, LrtoolError
 
 LAUNCHERS = ("local", "ray")
 RAY_OBJECT_STORE = 256 * 1024**2  # members pass no data through Ray; a small store fits a small /dev/shm
@@ -168,12 +168,11 @@ class Recorder:
         self.members, self.parent, self.record = members, parent, record
         self.console, self.print_run = console, print_run
         self.entries: dict[int, dict[str, Any]] = {}
-        self.codes: dict[int, int] = {}
+        self.codes: dict[int, ExitCode] = {}
 
-    def ended(self, m: Member, returncode: int | None, error: str | None = None) -> None:
-        """Member `m` exited with `returncode` (None: it never started)."""
+    def ended(self, m: Member, returncode: int | None, error: str | None = None, signum: int | None = None) -> None:
+        """Member `m` exited with `returncode` (None: it never started, the sweep got `signum`)."""
         from ..rundir import read_run_summary
-        from ..run.trainer import EXIT_CODES
 
         path = self.parent.path / m.label
         log = self.parent.path / "logs" / f"{m.label}.log"
@@ -188,24 +187,24 @@ class Recorder:
         if returncode is None:
             self.console.print(f"run {m.label} was not started: the sweep was stopped", markup=False)
             entry.update(status="interrupted", error="not started: the sweep was stopped")
-            code = 130
+            code = ExitCode.for_signal(signum)
         elif summary is not None and summary.get("status") != "running":
             self.print_run(self.console, summary, path)
             entry["status"] = summary["status"]
-            code = summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
+            code = ExitCode(summary.get("exit_code", ExitCode.for_status(summary["status"])))
         else:  # it ended before or without finishing its summary: the reason is in its log
             why = error or _last_line(log) or f"exit code {returncode}"
             if returncode < 0:
                 why = f"killed by {signal.Signals(-returncode).name}"
             self.console.print(f"run {m.label} failed: {why} (log: {log})", style="red", markup=False)
             entry.update(status="failed", error=why)
-            code = 1
+            code = ExitCode.FAILED
         self.entries[m.index] = entry
         self.codes[m.index] = code
         self.record["runs"] = [self.entries[k] for k in sorted(self.entries)]
         self.parent.write_summary(self.record)
 
-    def result(self) -> list[int]:
+    def result(self) -> list[ExitCode]:
         return [self.codes[k] for k in sorted(self.codes)]
 
 
@@ -215,7 +214,7 @@ def _open_log(parent: Any, m: Member) -> Any:
     return open(logs / f"{m.label}.log", "w", encoding="utf-8")
 
 
-def run_local(members: list[Member], jobs: int, parent: Any, rec: Recorder) -> list[int]:
+def run_local(members: list[Member], jobs: int, parent: Any, rec: Recorder) -> list[ExitCode]:
     """Run the members as local processes, at most `jobs` at once; returns their exit codes in order."""
     gpus = gpu_ids([m.cfg for m in members])
     threads = max(1, cpu_count() // jobs)
@@ -251,7 +250,7 @@ def run_local(members: list[Member], jobs: int, parent: Any, rec: Recorder) -> l
                     rec.ended(m, proc.returncode)
             time.sleep(POLL_S)
     for m in pending:
-        rec.ended(m, None)
+        rec.ended(m, None, signum=stop.signal)
     return rec.result()
 
 
@@ -342,7 +341,8 @@ def init_ray(launch: Launch) -> Any:
         raise LrtoolError(f"--launcher ray: cannot start or reach Ray ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''})") from None
     have = ray.cluster_resources()
-    for option, key, want in (("--member-gpus", "GPU", launch.member_gpus), ("--member-cpus", "CPU", launch.member_cpus)):
+    for option, key, want in (("--member-gpus", "GPU", launch.member_gpus),
+                              ("--member-cpus", "CPU", launch.member_cpus)):
         if want and want > have.get(key, 0):
             ray.shutdown()
             raise LrtoolError(f"{option} {want:g}: the Ray cluster has {have.get(key, 0):g} {key}s in all, "
@@ -350,7 +350,7 @@ def init_ray(launch: Launch) -> Any:
     return ray
 
 
-def run_ray(members: list[Member], launch: Launch, parent: Any, rec: Recorder, ray: Any) -> list[int]:
+def run_ray(members: list[Member], launch: Launch, parent: Any, rec: Recorder, ray: Any) -> list[ExitCode]:
     """Run each member as a Ray task with its resources; returns their exit codes in the sweep's order."""
     try:
         gpus = launch.member_gpus
@@ -364,7 +364,8 @@ def run_ray(members: list[Member], launch: Launch, parent: Any, rec: Recorder, r
         pending = deque(members)
         refs: dict[Any, Member] = {}
         (parent.path / "logs").mkdir(exist_ok=True)
-        where = f"{cpus:g} CPU{'s' if cpus != 1 else ''}" + (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")
+        where = f"{cpus:g} CPU{'s' if cpus != 1 else ''}" + \
+            (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")
         with Signals().installed() as stop:
             told = 0
             while (pending and stop.signal is None) or refs:
@@ -380,12 +381,14 @@ def run_ray(members: list[Member], launch: Launch, parent: Any, rec: Recorder, r
                 done, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S * 2)
                 for ref in done:
                     m = refs.pop(ref)
+                    error = None
                     try:
-                        rec.ended(m, ray.get(ref))
+                        returncode = ray.get(ref)
                     except Exception as e:  # noqa: BLE001 - the task itself broke (worker died, ...)
-                        rec.ended(m, 1, error=f"Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}")
+                        returncode, error = 1, f"Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"
+                    rec.ended(m, returncode, error=error, signum=stop.signal)
         for m in pending:
-            rec.ended(m, None)
+            rec.ended(m, None, signum=stop.signal)
         return rec.result()
     finally:
         ray.shutdown()

@@ -1,4 +1,4 @@
-"""The LR range test (Smith 2017) and the learning rates it suggests.
+"""The LR range test (Smith 2017) and the find-lr run around it (suggestions: run/suggest.py).
 
 The sweep sets one LR per optimizer step, smooths the loss with a bias-corrected EMA, stops on
 divergence or a non-finite loss, and always puts the model, optimizer and RNG back as they were.
@@ -9,15 +9,17 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
-import numpy as np
 import torch
 
+from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
+from ..smoothing import ema as smooth  # noqa: F401 - smooth: the range test's smoother
+from ..smoothing import ema_step
 from . import dist, engine
-
-CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
-VAL_COLUMNS = ("val_loss", "val_acc")
+from .plan import eval_batch_size as _eval_batch_size
+from .signals import StopFlag
+from .suggest import suggest
 
 
 def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> list[float]:
@@ -37,21 +39,6 @@ def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> l
         raise ValueError(f"mode: expected one of (exp, linear), got {mode!r}")
     lrs[0], lrs[-1] = start_lr, end_lr  # exact endpoints, whatever the rounding
     return lrs
-
-
-def ema_step(avg: float, loss: float, beta: float, t: int) -> tuple[float, float]:
-    """One step of the bias-corrected EMA: returns (avg_t, smoothed_t) for the t-th loss (t from 1)."""
-    avg = beta * avg + (1 - beta) * loss
-    return avg, (avg / (1 - beta**t) if beta > 0 else loss)
-
-
-def smooth(losses: Sequence[float], beta: float) -> list[float]:
-    """Bias-corrected EMA: avg_t = beta*avg_{t-1} + (1-beta)*loss_t; smoothed_t = avg_t / (1 - beta**t)."""
-    avg, out = 0.0, []
-    for t, loss in enumerate(losses, start=1):
-        avg, smoothed = ema_step(avg, loss, beta, t)
-        out.append(smoothed)
-    return out
 
 
 def diverged(smoothed: float, best: float, threshold: float) -> bool:
@@ -93,7 +80,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                generator: torch.Generator, accumulate: int = 1, grad_clip: float | None = None,
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               should_stop: Callable[[], bool] | None = None, net: Any = None) -> RangeTest:
+               should_stop: Callable[[], bool] | None = None, net: Any = None,
+               eval_batch_size: int | None = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -108,11 +96,14 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         net: what runs forward, when not `model` itself (its DDP wrapper under torchrun, where the
             loss that is smoothed and tested for divergence is the mean over ranks, and every rank
             stops at the same step).
+        eval_batch_size: the batch size of the validation passes (data.eval_batch_size); None: 4 x
+            batch_size, as in training.
 
     Returns:
         The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
     """
     lrs = sweep(cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
+    val_bs = _eval_batch_size(batch_size, eval_batch_size)
     # other param groups keep their ratio to group 0 during the sweep
     base = [g["lr"] for g in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]
@@ -163,7 +154,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
                 dist.sync_buffers(model)
                 row["val_loss"], row["val_acc"] = engine.evaluate(
-                    model, val.batches(batch_size * 4, shuffle=False, **dist.sharded()), loss_fn, precision)
+                    model, val.batches(val_bs, shuffle=False, **dist.sharded()), loss_fn, precision)
                 model.train()
             result.rows.append(row)
             if on_step:
@@ -192,137 +183,6 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     return result
 
 
-# --------------------------------------------------------------------------- suggestions
-
-
-def _note(notes: list[str], text: str) -> None:
-    if text not in notes:
-        notes.append(text)
-
-
-def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end: bool = False,
-            val_lrs: Sequence[float] = (), val_accs: Sequence[float] = ()) -> dict[str, Any]:
-    """Suggestions and schedule bounds from a range-test curve.
-
-    Args:
-        lrs, smoothed: the LR and smoothed loss of each recorded step; the curve is cut at the
-            first non-finite value.
-        diverged_at_end: the sweep stopped because the loss diverged (so the curve does rise).
-        val_lrs, val_accs: validation accuracy at some of the steps, when measured.
-
-    Returns:
-        {"suggestions": {steepest|valley|minimum: {lr, step, loss} or None}, "lr", "clr": {base_lr,
-        max_lr}, "onecycle": {max_lr}, "notes": [...], "shape": "u|never_falls|never_rises|too_short"}.
-    """
-    n = next((i for i, v in enumerate(smoothed) if v is None or not math.isfinite(v)), len(smoothed))
-    lr = np.asarray(lrs[:n], dtype=float)
-    loss = np.asarray(smoothed[:n], dtype=float)
-    out: dict[str, Any] = {"suggestions": {"steepest": None, "valley": None, "minimum": None},
-                           "lr": None, "clr": None, "onecycle": None, "notes": [], "shape": "u"}
-    notes = out["notes"]
-    if n < 5:
-        out["shape"] = "too_short"
-        _note(notes, f"only {n} usable steps: too few to suggest anything; raise num_iter or lower start_lr")
-        return out
-
-    def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
-        return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
-
-    first, i_min = loss[0], int(np.argmin(loss))
-    spread = max(abs(first), 1e-12)
-    if first - loss[i_min] <= 0.01 * spread:
-        out["shape"] = "never_falls"
-        _note(notes, "the loss never fell: no learning rate in this range trains the model "
-                     "(start_lr too high, or the model/data cannot learn); no suggestion")
-        return out
-
-    # d loss / d log10(lr), ignoring the noisy ends of the sweep
-    x = np.log10(lr) if np.all(lr > 0) else lr
-    grad = np.gradient(loss, x) if np.unique(x).size == n else np.gradient(loss)
-    lo = max(1, n // 10)
-    hi = max(lo + 1, n - max(1, min(5, n // 10)))
-    i_steep = lo + int(np.argmin(grad[lo:hi]))
-    if grad[i_steep] < 0:
-        out["suggestions"]["steepest"] = pick(i_steep)
-
-    i_valley = _valley(loss)
-    if i_valley is not None:
-        out["suggestions"]["valley"] = pick(i_valley)
-    # minimum: a tenth of the LR at the lowest loss; shown on the curve where that LR lies
-    i_tenth = int(np.argmin(np.abs(np.log(lr / (lr[i_min] / 10))))) if np.all(lr > 0) else i_min
-    out["suggestions"]["minimum"] = {**pick(i_tenth, lr[i_min] / 10), "min_lr": float(lr[i_min]),
-                                     "min_step": i_min, "min_loss": float(loss[i_min])}
-
-    if not diverged_at_end and i_min >= n - max(2, n // 10) and loss[-1] - loss[i_min] <= 0.01 * spread:
-        out["shape"] = "never_rises"
-        _note(notes, "the loss was still falling at end_lr: the sweep never reached the point where "
-                     "training breaks, so the true minimum may lie higher; raise end_lr to be sure")
-
-    # CLR bounds (Smith 2017): max where the loss still falls fastest before the minimum
-    stop = max(lo + 1, min(i_min + 1, hi))
-    i_max = lo + int(np.argmin(grad[lo:stop]))
-    if grad[i_max] >= 0:
-        i_max = i_steep
-    max_lr = float(lr[i_max])
-    base_lr, base_rule = max_lr / 4, "max_lr / 4"
-    acc_base = _accuracy_rise(val_lrs, val_accs)
-    if acc_base is not None and max_lr / 100 <= acc_base < max_lr:
-        base_lr, base_rule = acc_base, "where validation accuracy starts to rise"
-    out["clr"] = {"base_lr": base_lr, "max_lr": max_lr, "base_rule": base_rule}
-    # one-cycle spends little time at its peak, so it tolerates the larger of the two
-    minimum = out["suggestions"]["minimum"]["lr"]
-    out["onecycle"] = {"max_lr": max(max_lr, minimum)}
-    chosen = out["suggestions"]["valley"] or out["suggestions"]["steepest"] or out["suggestions"]["minimum"]
-    out["lr"] = chosen["lr"]
-    return out
-
-
-def _valley(loss: np.ndarray) -> int | None:
-    """fastai's valley: the middle of the longest decreasing run (subsequence) of the smoothed loss."""
-    n = len(loss)
-    lds = np.ones(n, dtype=int)  # length of the longest decreasing subsequence ending at i
-    for i in range(1, n):
-        earlier = lds[:i][loss[:i] > loss[i]]
-        if earlier.size:
-            lds[i] = earlier.max() + 1
-    end = int(np.argmax(lds))  # first index reaching the longest length
-    if lds[end] < 2:
-        return None
-    # fastai's choice: about half-way along the stretch (a third plus a sixth of its length)
-    start = max(0, end - int(lds[end]))
-    third = (end - start) / 3
-    return start + int(third) + int(third / 2)
-
-
-def _accuracy_rise(val_lrs: Sequence[float], val_accs: Sequence[float]) -> float | None:
-    """The LR where validation accuracy first climbs a tenth of the way to its peak, if it climbs."""
-    pairs = [(l, a) for l, a in zip(val_lrs, val_accs) if a is not None and math.isfinite(a)]
-    if len(pairs) < 3:
-        return None
-    acc0 = pairs[0][1]
-    peak = max(a for _, a in pairs)
-    if peak - acc0 < 0.05:
-        return None
-    for l, a in pairs[1:]:
-        if a >= acc0 + 0.1 * (peak - acc0):
-            return float(l)
-    return None
-
-
-def snippet(result: dict[str, Any]) -> str:
-    """The suggested learning rates as YAML to paste into a config."""
-    if result.get("lr") is None:
-        return ""
-    clr, one = result["clr"], result["onecycle"]
-    return (
-        "optimizer:\n"
-        f"  lr: {result['lr']:.3g}\n"
-        "schedule:\n"
-        f"  cyclic: {{base_lr: {clr['base_lr']:.3g}, max_lr: {clr['max_lr']:.3g}}}\n"
-        f"  onecycle: {{max_lr: {one['max_lr']:.3g}}}\n"
-    )
-
-
 # --------------------------------------------------------------------------- the command
 
 
@@ -341,7 +201,6 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     from ..errors import RunFailed
     from ..loggers import open_loggers
     from ..rundir import now_iso, versions
-    from .trainer import StopFlag
 
     cfg = setup.cfg
     fl = cfg.find_lr
@@ -364,9 +223,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     run.write_summary(summary)
     loggers = open_loggers(cfg, run, command="find-lr")
     summary.update(run.read_summary())  # what the loggers recorded (the MLflow run id)
-    columns = CSV_COLUMNS + (VAL_COLUMNS if val is not None else ())
+    columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
-    with run.csv("lr_find.csv", columns) as log:
+    with run.csv(LR_FIND_CSV, columns) as log:
 
         def on_step(row: dict[str, Any]) -> None:
             log.write(row)
@@ -382,7 +241,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                                     batch_size=cfg.data.batch_size, precision=setup.precision,
                                     generator=setup.generator, accumulate=cfg.train.accumulate,
                                     grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
-                                    should_stop=lambda: stop.signal is not None, net=setup.net)
+                                    should_stop=lambda: stop.signal is not None, net=setup.net,
+                                    eval_batch_size=cfg.data.eval_batch_size)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
@@ -399,9 +259,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
                        "steps_run": len(rows)}
     if result.stop_reason == "interrupted":
-        import signal
-
-        name = signal.Signals(stop.signal).name if stop.signal else "SIGINT"
+        name = stop.name
         summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
     summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
     if rows and run.writes:  # under torchrun: rank 0 only
