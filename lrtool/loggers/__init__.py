@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Iterable, Protocol
 
-from ..errors import LrtoolError
+from ..errors import LrtoolError, one_line
 
 # logger name -> (the module it needs, the pip extra that installs it)
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
@@ -51,8 +51,7 @@ def check_loggers(names: Iterable[str], key: str = "train.loggers") -> None:
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    text = " ".join(message.split())
-    print(f"lrtool: warning: {text}", file=sys.stderr, flush=True)
+    print(f"lrtool: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,7 +88,7 @@ class Loggers:
                 getattr(logger, method)(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 - a view of the run never costs the run
                 self._active.remove(logger)
-                warn(f"{logger.name} logging is off for the rest of this run: {type(e).__name__}: {e}")
+                warn(f"{logger.name} logging is off for the rest of this run: {one_line(e, with_type=True)}")
                 close = getattr(logger, "close", None)
                 if close is not None:
                     try:
@@ -160,4 +159,4 @@ def prepare_loggers(cfg: Any) -> None:
         try:
             prepare_store(cfg.train.mlflow.tracking_uri, cfg.train.mlflow.experiment)
         except Exception as e:  # noqa: BLE001 - each member warns again and runs on
-            warn(f"mlflow: cannot prepare the tracking store: {type(e).__name__}: {e}")
+            warn(f"mlflow: cannot prepare the tracking store: {one_line(e, with_type=True)}")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from typing import Any
 
+from ..rundir import read_csv_rows
+from ..rundir.columns import EPOCH, EPOCHS_CSV, STEP, TIME_S
 from . import flatten
 
 # columns that are coordinates, not values to plot
-_AXES = ("step", "epoch", "time_s")
+_AXES = (STEP, EPOCH, TIME_S)
 
 
 def _scalars(row: dict[str, Any]) -> dict[str, float]:
@@ -73,14 +74,11 @@ class TensorBoardLogger:
 
     def _relog_epochs(self, run: Any, resume_step: int) -> None:
         """The purge also drops the epoch that ended exactly at the checkpoint: log it again from epochs.csv."""
-        path = run.path / "epochs.csv"
-        if not path.exists():
-            return
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row.get("step") and int(row["step"]) >= resume_step:
-                    self.log_epoch({k: (int(v) if k in ("epoch", "step") else float(v)) for k, v in row.items()
-                                    if v not in ("", None)})
+        read = read_csv_rows(run.path / EPOCHS_CSV)
+        for row in read.rows if read is not None else []:
+            if row.get(STEP) and int(row[STEP]) >= resume_step:
+                self.log_epoch({k: (int(v) if k in (EPOCH, STEP) else float(v)) for k, v in row.items()
+                                if v not in ("", None)})
 
     def log_step(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
