@@ -285,10 +285,10 @@ def train(
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
                              style="yellow", markup=False)
             return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
-        launch.check(out)
         overrides = _overrides(set_, device=device, **{"train.epochs": epochs, "train.loggers": _loggers(logger)})
         names = [n.strip() for n in schedule.split(",")] if schedule else [None]
         seed_list = command.parse_seeds(seeds) if seeds else [None]
+        launch.check(out, sweep=len(names) * len(seed_list) > 1)
         stem = Path(config).stem if config else "quickstart"
         if len(names) * len(seed_list) > 1:
             from .commands.sweep import run_sweep
@@ -296,9 +296,6 @@ def train(
             return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
                              console=stdout, live_console=stderr, print_run=_print_train,
                              live=lambda: _LiveTrain(stderr) if not stderr.quiet else None, launch=launch)
-        if launch.given:
-            raise LrtoolError("--jobs/--launcher/--member/--member-gpus/--member-cpus: these run the members of "
-                              "a sweep; give several --schedule names or --seeds")
         cfg, taken = command.load_train_config(config, overrides, schedule=names[0], seed=seed_list[0],
                                                lr_from=lr_from)
         if taken:

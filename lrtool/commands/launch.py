@@ -45,8 +45,13 @@ class Launch:
     def given(self) -> bool:
         return self != Launch()
 
-    def check(self, out: Path | None) -> None:
-        """One-line LrtoolError for options that do not go together (before any config is read)."""
+    def check(self, out: Path | None, sweep: bool) -> None:
+        """One-line LrtoolError for options that do not go together (before any config is read).
+
+        Args:
+            out: --out.
+            sweep: whether the command line names a sweep (several --schedule names or --seeds).
+        """
         if self.launcher not in LAUNCHERS:
             raise LrtoolError(f"--launcher: expected one of ({', '.join(LAUNCHERS)}), got {self.launcher!r}")
         if self.jobs < 1:
@@ -67,6 +72,9 @@ class Launch:
             if out is None:
                 raise LrtoolError("--member: give the sweep directory with --out (every member of a job array "
                                   "writes into the same one)")
+        if self.given and not sweep:
+            raise LrtoolError("--jobs/--launcher/--member/--member-gpus/--member-cpus: these run the members of "
+                              "a sweep; give several --schedule names or --seeds")
         if self.launcher == "ray":
             import importlib.util
 
