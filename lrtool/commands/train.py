@@ -15,10 +15,23 @@ class TrainResult:
 
     summary: dict[str, Any]  # summary.json's content
     run_dir: Path
+    figures: list[str] | None = None  # the plots drawn at the end ([] when drawing failed); None: plots off
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode(self.summary.get("exit_code", ExitCode.for_status(self.summary["status"])))
+
+    def written(self) -> str:
+        """What the run directory holds, for the final `wrote DIR/ (...)` line: only files really there,
+        and why plots are missing when they are."""
+        path = self.run_dir
+        names = [n for n in ("steps.csv", "epochs.csv") if (path / n).is_file()] + list(self.figures or [])
+        names += [n for n in ("summary.json",) if (path / n).is_file()]
+        if (path / "checkpoints").is_dir() and any((path / "checkpoints").iterdir()):
+            names.append("checkpoints/")
+        why = " (train.plots is false)" if self.figures is None else \
+            " (drawing them failed, see the warning above)" if not self.figures else ""
+        return f"wrote {path}/ ({', '.join(names)})" + (f"; no plots{why}" if why else "")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -114,4 +127,4 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live)
-    return TrainResult(summary, run.path)
+    return TrainResult(summary, run.path, figures=run.figures if cfg.train.plots else None)
