@@ -327,7 +327,7 @@ def _print_train(console: Any, result: Any) -> None:
         table.add_row(metric, f"{value:.4g}", "", "")
     if table.row_count:
         console.print(table)
-    console.print(result.written(), markup=False)
+    console.print(result.written(), markup=False, soft_wrap=True)  # a path must stay one piece
 
 
 @app.command("preview")

@@ -211,5 +211,6 @@ def read_csv_frame(path: str | Path, notes: list[str] | None = None,
             values[name].append(_number(cells[i]))
     if notes is not None:
         notes.extend(out.notes)
+    # copy=False: each column stays the array it was read into, not one more copy of the whole frame
     return pd.DataFrame({name: np.frombuffer(a, dtype=np.float64) if len(a) else np.empty(0)
-                         for name, a in values.items()}, columns=list(keep))
+                         for name, a in values.items()}, columns=list(keep), copy=False)
