@@ -369,7 +369,7 @@ def user_models(tmp_path, monkeypatch) -> Path:
     ("exit_in_constructor", 2, "model.name: exit_in_constructor:make called sys.exit(0) while building the model"),
     ("raise_in_constructor", 2, "model.name: building the model with raise_in_constructor:make failed: "
                                 "RuntimeError: no GPU kernel for this"),
-    ("exit_in_forward", 1, "user code called sys.exit(0)"),
+    ("exit_in_forward", 1, "RuntimeError: the model's code called sys.exit(0); logs kept in"),
 ])
 def test_user_model_code_cannot_take_the_exit_code(user_models, module, code, expected):
     cfg = write_base_config(user_models, text=BASE_CONFIG.replace("{name: mlp, hidden: [16]}",
@@ -379,6 +379,8 @@ def test_user_model_code_cannot_take_the_exit_code(user_models, module, code, ex
     assert res.exit_code == code, res.output
     assert expected in res.stderr and res.stderr.strip().count("\n") == 0  # one line (after the progress bar)
     assert _no_run(out) == (code == 2)  # usage errors come before the run directory
+    if code == 1:  # the run had started: it ends as failed, not silently "running"
+        assert summary(out)["status"] == "failed" and "sys.exit(0)" in summary(out)["error"]
 
 
 def test_an_ascii_only_stdout_still_exits_0_after_a_completed_run(tmp_path):
