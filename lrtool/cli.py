@@ -270,7 +270,7 @@ def train(
                 set_ or schedule or lr_from or epochs or device or out or seeds))
             if config is not None:
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
-                             style="yellow", markup=False)
+                             style="yellow", markup=False, soft_wrap=True)  # paths stay whole
             return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
         overrides = _overrides(set_, device=device, **{"train.epochs": epochs})
         names = [n.strip() for n in schedule.split(",")] if schedule else [None]
