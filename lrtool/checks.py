@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .errors import LrtoolError
+from .errors import LrtoolError, short_repr
 from .registry import did_you_mean, format_choices
 
 __all__ = ["fail", "kwargs_dict", "check_kwargs", "check_required", "takes", "check_values", "optional",
@@ -35,7 +35,7 @@ Check = Callable[[str, Any], Any]
 
 def fail(key: str, expected: str, got: Any, hint: str = "") -> LrtoolError:
     """The one-line error '<key>: expected <expected>, got <got!r><hint>'."""
-    return LrtoolError(f"{key}: expected {expected}, got {got!r}{hint}")
+    return LrtoolError(f"{key}: expected {expected}, got {short_repr(got)}{hint}")
 
 
 # --------------------------------------------------------------------------- argument names
@@ -191,14 +191,25 @@ def choice(key: str, value: Any, choices: Iterable[str], *, ignore_case: bool = 
     return found
 
 
+# Limits of the built-in models' layer lists: the sizes come from a config, and a mistyped one
+# (a list of 3 million widths, a width of 10**9) would otherwise build silently until memory runs out.
+MAX_LAYERS = 1000
+MAX_WIDTH = 65536
+
+
 def widths(key: str, value: Any, *, allow_empty: bool = False) -> tuple[int, ...]:
-    """Layer widths: a positive int, or a list of them (an empty list only with allow_empty)."""
+    """Layer widths: a positive int, or a list of them (an empty list only with allow_empty), within
+    MAX_LAYERS entries of at most MAX_WIDTH each."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     ok = isinstance(value, (list, tuple)) and (value or allow_empty) and all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     if not ok:
         raise fail(key, f"a{'' if allow_empty else ' non-empty'} list of positive integers", value)
+    if len(value) > MAX_LAYERS:
+        raise LrtoolError(f"{key}: expected at most {MAX_LAYERS} layers, got a list of {len(value)}")
+    if max(value, default=0) > MAX_WIDTH:
+        raise fail(key, f"widths of at most {MAX_WIDTH}", max(value))
     return tuple(value)
 
 

@@ -15,10 +15,22 @@ import typer
 from .errors import ExitCode, LrtoolError
 
 
+def _tolerant_output() -> None:
+    """Text the terminal's encoding cannot show (LANG=C, PYTHONIOENCODING=ascii, a non-UTF-8 file name)
+    prints as backslash escapes instead of failing a run that has done its work."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot change its error handler keeps it
+                pass
+
+
 class _Group(typer.core.TyperGroup):
     """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        _tolerant_output()
         # typer vendors click in recent versions and depends on it in older ones: take the
         # exception classes from wherever typer's own BadParameter lives
         click = sys.modules[typer.BadParameter.__module__]
@@ -103,6 +115,10 @@ def _guard(fn: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("lrtool: interrupted", file=sys.stderr)
         raise typer.Exit(ExitCode.SIGINT)
+    except SystemExit as e:  # lrtool never exits from a command body: user code did (a model, a loss)
+        if _DEBUG["on"]:
+            raise
+        _fail(f"user code called sys.exit({e.code!r}) (run with --debug for the traceback)", ExitCode.FAILED)
     except Exception as e:  # noqa: BLE001 - the user sees one line; --debug shows the traceback
         if _DEBUG["on"]:
             raise
@@ -286,7 +302,7 @@ def train(
                 set_ or schedule or lr_from or epochs or device or out or seeds or logger or launch.given))
             if config is not None:
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
-                             style="yellow", markup=False)
+                             style="yellow", markup=False, soft_wrap=True)  # paths stay whole
             return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume,
                                     allow_changes=allow_changes)
         if allow_changes:
@@ -320,13 +336,14 @@ def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | N
                           allow_changes=allow_changes,
                           live=_LiveTrain(stderr) if not stderr.quiet else None,
                           echo=lambda line: stdout.print(line, markup=False))
-    _print_train(stdout, result.summary, result.run_dir)
+    _print_train(stdout, result)
     return result.exit_code
 
 
-def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
+def _print_train(console: Any, result: Any) -> None:
     from rich.table import Table
 
+    s = result.summary
     status = s["status"]
     style = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
     console.print(f"[{style}]{status}[/]: {s['progress']['epoch']} epochs, {s['progress']['step']} steps "
@@ -347,8 +364,7 @@ def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
         table.add_row(metric, f"{value:.4g}", "", "")
     if table.row_count:
         console.print(table)
-    console.print(f"wrote {path}/ (steps.csv, epochs.csv, lr.png, loss.png, metrics.png, summary.json, "
-                  "checkpoints/)", markup=False)
+    console.print(result.written(), markup=False, soft_wrap=True)  # a path must stay one piece
 
 
 @app.command("preview")

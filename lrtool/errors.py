@@ -5,6 +5,7 @@ Library code raises LrtoolError; only the CLI turns it into a one-line message a
 
 from __future__ import annotations
 
+import reprlib
 import signal
 from enum import IntEnum
 from typing import Any
@@ -59,7 +60,7 @@ class LrtoolError(Exception):
         if message is None:
             message = f"{key}: {problem}" if key else str(problem)
             if given is not ...:
-                message += f", got {given!r}"
+                message += f", got {short_repr(given)}"
         super().__init__(message)
 
 
@@ -67,6 +68,19 @@ class RunFailed(LrtoolError):
     """The run itself failed or diverged after it started: exit code 1."""
 
     exit_code = ExitCode.FAILED
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxdict = 8
+_SHORT.maxstring = _SHORT.maxother = 80
+SHORT_REPR_CHARS = 160
+
+
+def short_repr(value: Any) -> str:
+    """repr(value), abridged ('[16, 16, ...]') when longer than SHORT_REPR_CHARS: an error quotes
+    what was given, not the megabytes of a 3-million-entry list."""
+    text = repr(value)
+    return text if len(text) <= SHORT_REPR_CHARS else _SHORT.repr(value)
 
 
 def one_line(err: BaseException, *, with_type: bool = False) -> str:

@@ -61,10 +61,15 @@ def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
     plt.close(fig)
 
 
-def plot_training(run_dir: Path) -> None:
-    """lr.png, loss.png and metrics.png of a train run, drawn from its steps.csv and epochs.csv."""
+def plot_training(run_dir: Path) -> list[str]:
+    """lr.png, loss.png and metrics.png of a train run, drawn from its steps.csv and epochs.csv.
+
+    Returns:
+        The names of the figures written (those whose CSV has rows).
+    """
     run_dir = Path(run_dir)
     plt = _pyplot()
+    written = []
     steps = read_csv_frame(run_dir / C.STEPS_CSV)
     if steps is not None and len(steps):
         rows = steps.to_dict("records")
@@ -80,6 +85,7 @@ def plot_training(run_dir: Path) -> None:
         fig.tight_layout()
         _save(fig, run_dir / "loss.png")
         plt.close(fig)
+        written += ["lr.png", "loss.png"]
     epochs = read_csv_frame(run_dir / C.EPOCHS_CSV)
     if epochs is not None and len(epochs):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -97,6 +103,8 @@ def plot_training(run_dir: Path) -> None:
         fig.tight_layout()
         _save(fig, run_dir / "metrics.png")
         plt.close(fig)
+        written.append("metrics.png")
+    return written
 
 
 def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path, title: str = "",

@@ -172,7 +172,7 @@ class Recorder:
     """Collects how each member ended, prints it and keeps the sweep's summary.json in the sweep's order."""
 
     def __init__(self, members: list[Member], parent: Any, record: dict[str, Any], console: Any,
-                 print_run: Callable[[Any, dict, Path], None]):
+                 print_run: Callable[[Any, Any], None]):
         self.members, self.parent, self.record = members, parent, record
         self.console, self.print_run = console, print_run
         self.entries: dict[int, dict[str, Any]] = {}
@@ -197,7 +197,10 @@ class Recorder:
             entry.update(status="interrupted", error="not started: the sweep was stopped")
             code = ExitCode.for_signal(signum)
         elif summary is not None and summary.get("status") != "running":
-            self.print_run(self.console, summary, path)
+            from .train import TrainResult
+
+            figures = [n for n in ("lr.png", "loss.png", "metrics.png") if (path / n).is_file()]
+            self.print_run(self.console, TrainResult(summary, path, figures=figures))
             entry["status"] = summary["status"]
             code = ExitCode(summary.get("exit_code", ExitCode.for_status(summary["status"])))
         else:  # it ended before or without finishing its summary: the reason is in its log

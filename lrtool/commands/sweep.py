@@ -11,15 +11,16 @@ from .launch import Launch
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
               lr_from: Path | None, out: Path | None, stem: str, console: Any, live_console: Any,
-              print_run: Callable[[Any, dict, Path], None], live: Callable[[], Any] = lambda: None,
+              print_run: Callable[[Any, Any], None], live: Callable[[], Any] = lambda: None,
               launch: Launch | None = None) -> ExitCode:
     """Train every (schedule, seed) combination in turn, then print their comparison.
 
     Every combination's config is validated before the first run starts. A run that fails or
     diverges is recorded and the sweep goes on; Ctrl-C stops the sweep after saving the current run.
 
-    `live` makes the progress display of each run (or returns None for none). `launch` runs the members
-    side by side (--jobs, --launcher) or only one of them (--member, for job arrays): see launch.py.
+    `live` makes the progress display of each run (or returns None for none); `print_run(console,
+    result)` prints a finished run's TrainResult. `launch` runs the members side by side (--jobs,
+    --launcher) or only one of them (--member, for job arrays): see launch.py.
 
     Returns:
         The exit code: OK when every run completed, FAILED when any failed or diverged, SIGINT/SIGTERM
@@ -71,7 +72,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
                                   config_path=str(config) if config else None,
                                   live=live(), echo=lambda s: console.print(s, markup=False),
                                   tags={"lrtool.sweep": parent.path.resolve().name})
-            print_run(console, result.summary, result.run_dir)
+            print_run(console, result)
             entry["status"] = result.summary["status"]
             code = result.exit_code
         except (RunFailed, LrtoolError) as e:  # recorded; the sweep goes on
@@ -134,5 +135,5 @@ def run_member(plans: list, k: int, out: Path | None, config: Path | None, stem:
     result = run_training(cfg, out=parent / label, stem=stem, config_path=str(config) if config else None,
                           live=live(), echo=lambda s: console.print(s, markup=False),
                           tags={"lrtool.sweep": parent.resolve().name})
-    print_run(console, result.summary, result.run_dir)
+    print_run(console, result)
     return result.exit_code

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import LrtoolError
 from . import RunResult
+
+
+@dataclass
+class TrainResult(RunResult):
+    """A train run's RunResult, plus the figures drawn at its end."""
+
+    figures: list[str] | None = None  # the plots drawn at the end ([] when drawing failed); None: plots off
+
+    def written(self) -> str:
+        """What the run directory holds, for the final `wrote DIR/ (...)` line: only files really there,
+        and why plots are missing when they are."""
+        path = self.run_dir
+        names = [n for n in ("steps.csv", "epochs.csv") if (path / n).is_file()] + list(self.figures or [])
+        names += [n for n in ("summary.json",) if (path / n).is_file()]
+        if (path / "checkpoints").is_dir() and any((path / "checkpoints").iterdir()):
+            names.append("checkpoints/")
+        why = " (train.plots is false)" if self.figures is None else \
+            " (drawing them failed, see the warning above)" if not self.figures else ""
+        return f"wrote {path}/ ({', '.join(names)})" + (f"; no plots{why}" if why else "")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,7 +84,7 @@ def load_train_config(config: Path | None, overrides: list[str], *, schedule: st
 
 def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | None, resume_dir: Path | None = None,
                  allow_changes: bool = False, live: Any = None,
-                 echo: Callable[[str], None] = print, tags: dict[str, str] | None = None) -> RunResult:
+                 echo: Callable[[str], None] = print, tags: dict[str, str] | None = None) -> TrainResult:
     """Build everything from `cfg`, make (or reopen) the run directory, train.
 
     Args:
@@ -80,7 +100,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         tags: tags for the run's loggers (the sweep it belongs to).
 
     Returns:
-        The RunResult; raises LrtoolError for bad input, RunFailed when training fails.
+        The TrainResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
     from ..loggers import check_loggers
@@ -102,7 +122,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         return _train(setup, run, schedule, plan, config_path, None, live, echo, tags=tags)
 
 
-def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> RunResult:
+def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> TrainResult:
     """Continue `run` from checkpoints/last.pt, after checking everything that would stop it halfway.
 
     Nothing on disk changes until the checkpoint has been read, checked against config.yaml and put
@@ -150,7 +170,7 @@ def _check_writable(path: Path) -> None:
 
 def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | None, progress: Any, live: Any,
            echo: Callable[[str], None], changes: list[str] | None = None,
-           tags: dict[str, str] | None = None) -> RunResult:
+           tags: dict[str, str] | None = None) -> TrainResult:
     from ..run import dist
     from ..run.trainer import train
 
@@ -161,4 +181,4 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live, changes=changes, tags=tags)
-    return RunResult(summary, run.path)
+    return TrainResult(summary, run.path, figures=run.figures if cfg.train.plots else None)

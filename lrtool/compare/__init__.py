@@ -86,7 +86,7 @@ def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step",
             warnings.append(f"could not draw the plots: {type(e).__name__}: {e}")
     # marks the directory as a compare output, so a later `compare runs/*` skips it by name
     run_dir.write_summary({"command": "compare", "status": "completed", "created": now_iso(),
-                           "runs": [str(r.path) for r in cmp.runs], "metric": cmp.metric,
+                           "runs": [r.shown_path for r in cmp.runs], "metric": cmp.metric,
                            "target": str(cmp.target) if cmp.target else None, "files": names})
     return run_dir.path, names
 

@@ -261,7 +261,7 @@ def run_record(run: Run, target: Target | None = None) -> dict[str, Any]:
         epochs_planned, final_/best_<metric> with best_<metric>_epoch/_step, test_*, wall_s,
         target_* and (find-lr) <suggestion>_lr, clr_*, onecycle_max_lr, min_loss, min_loss_lr.
     """
-    rec: dict[str, Any] = {"run": run.name, "path": str(run.path), "command": run.command,
+    rec: dict[str, Any] = {"run": run.name, "path": run.shown_path, "command": run.command,
                            "status": run.status, "status_label": status_label(run)}
     if run.command == "find-lr":
         mode = run.config.get("find_lr.mode") or (run.summary.sweep or {}).get("mode")

@@ -16,6 +16,18 @@ from ..rundir import RunSummary, load_summary, read_csv_frame
 from ..rundir import columns as C
 
 RUN_FILES = (C.SUMMARY_JSON, C.CONFIG_YAML, C.STEPS_CSV, C.EPOCHS_CSV, C.LR_FIND_CSV)
+# the steps.csv columns compare uses: a long run's steps.csv is read for these only
+STEP_USE = (C.STEP, C.EPOCH, C.LR, C.LOSS, C.TIME_S)
+
+
+def shown(path: str | Path) -> str:
+    """A path as text that any output can hold: bytes that are not UTF-8 shown as \\xNN escapes.
+
+    Path names are bytes; Python keeps undecodable ones as lone surrogates, which no UTF-8 file or
+    terminal accepts. The escapes keep such names distinct and readable.
+    """
+    text = os.fspath(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -39,6 +51,11 @@ class Run:
     def status(self) -> str:
         """summary.json's status, or "unknown" without one."""
         return self.summary.status or "unknown"
+
+    @property
+    def shown_path(self) -> str:
+        """The directory as printable text (see `shown`)."""
+        return shown(self.path)
 
     @property
     def has_config(self) -> bool:
@@ -103,33 +120,33 @@ def load_run(path: str | Path) -> Run:
     """
     path = Path(path)
     if not path.exists():
-        raise LrtoolError(f"{path}: no such run directory")
+        raise LrtoolError(f"{shown(path)}: no such run directory")
     if not path.is_dir():
-        raise LrtoolError(f"{path}: not a run directory (it is a file)")
+        raise LrtoolError(f"{shown(path)}: not a run directory (it is a file)")
     if not any((path / f).is_file() for f in RUN_FILES):
-        raise LrtoolError(f"{path}: not a run directory (no summary.json, config.yaml or metrics CSV)")
+        raise LrtoolError(f"{shown(path)}: not a run directory (no summary.json, config.yaml or metrics CSV)")
     notes: list[str] = []
     if not (path / C.SUMMARY_JSON).is_file():
         notes.append("no summary.json; results taken from the CSVs")
     summary = load_summary(path / C.SUMMARY_JSON, notes) or RunSummary()
     command = summary.command
     if command == "compare":
-        raise LrtoolError(f"{path}: a compare output, not a run")
+        raise LrtoolError(f"{shown(path)}: a compare output, not a run")
     if command is None:
         command = "find-lr" if (path / C.LR_FIND_CSV).is_file() else "train"
     if command not in ("train", "find-lr"):
-        raise LrtoolError(f"{path}: a '{command}' directory; compare reads train and find-lr runs")
-    run = Run(path=path, name=path.name, command=command, summary=summary, notes=notes)
+        raise LrtoolError(f"{shown(path)}: a '{command}' directory; compare reads train and find-lr runs")
+    run = Run(path=path, name=shown(path.name), command=command, summary=summary, notes=notes)
     run.config = _read_config(path / C.CONFIG_YAML, notes)
     if command == "train":
-        run.steps = read_csv_frame(path / C.STEPS_CSV, notes)
+        run.steps = read_csv_frame(path / C.STEPS_CSV, notes, columns=STEP_USE)
         run.epochs = read_csv_frame(path / C.EPOCHS_CSV, notes)
         if not (_rows(run.steps) or _rows(run.epochs)):
-            raise LrtoolError(f"{path}: run has no metrics (steps.csv and epochs.csv missing or empty)")
+            raise LrtoolError(f"{shown(path)}: run has no metrics (steps.csv and epochs.csv missing or empty)")
     else:
         run.lr_find = read_csv_frame(path / C.LR_FIND_CSV, notes)
         if not _rows(run.lr_find):
-            raise LrtoolError(f"{path}: run has no metrics (lr_find.csv missing or empty)")
+            raise LrtoolError(f"{shown(path)}: run has no metrics (lr_find.csv missing or empty)")
         if not summary.suggestions:
             notes.append("no suggestions in summary.json (the range test did not finish); "
                          "compared by its curve")
@@ -206,4 +223,4 @@ def _unique_names(runs: list[Run]) -> None:
         counts[r.name] = counts.get(r.name, 0) + 1
     for r in runs:
         if counts[r.name] > 1:
-            r.name = f"{r.path.parent.name}/{r.path.name}"
+            r.name = shown(f"{r.path.parent.name}/{r.path.name}")

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..rundir import columns as C
@@ -16,6 +17,26 @@ from .render import _isnum
 from .table import Comparison, _labels
 
 # --------------------------------------------------------------------------- plots
+
+# points drawn per curve: a figure is ~800 pixels wide, so more only cost memory and drawing time
+MAX_POINTS = 20_000
+
+
+def thin(y: Any, limit: int = MAX_POINTS) -> np.ndarray:
+    """Indices of the points of a curve worth drawing: all up to `limit`; beyond, the first, the last
+    and the lowest and highest point of each of limit/2 equal runs (the envelope: no peak is lost)."""
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    size = math.ceil(n / max(1, limit // 2))
+    pad = (-n) % size
+    lo = np.pad(np.where(np.isnan(y), np.inf, y), (0, pad), constant_values=np.inf).reshape(-1, size)
+    hi = np.pad(np.where(np.isnan(y), -np.inf, y), (0, pad), constant_values=-np.inf).reshape(-1, size)
+    starts = np.arange(lo.shape[0]) * size
+    picked = np.concatenate([[0, n - 1], starts + lo.argmin(axis=1), starts + hi.argmax(axis=1)])
+    return np.unique(np.clip(picked, 0, n - 1))
+
 
 
 def _x_label(x: str) -> str:
@@ -75,6 +96,7 @@ def _series(cmp: Comparison, source: str, ycol: str, x: str, smooth: bool = Fals
             continue
         if len(group) == 1:
             c = curves[0][1]
+            c = c.iloc[thin(c["y"])]
             out.append({"label": group[0].name, "x": c["x"].tolist(), "y": c["y"].tolist()})
             continue
         # runs of a group share their steps/epochs; align on those, and average x (time) too
@@ -82,12 +104,13 @@ def _series(cmp: Comparison, source: str, ycol: str, x: str, smooth: bool = Fals
         xs = pd.concat([c.set_index("align")["x"] for _, c in curves], axis=1)
         mean, std = ys.mean(axis=1), ys.std(axis=1, ddof=1).fillna(0.0)
         order = xs.mean(axis=1).sort_index()
-        out.append({"label": f"{label}, mean ± std", "x": order.tolist(),
-                    "y": mean.reindex(order.index).tolist(),
-                    "band": ((mean - std).reindex(order.index).tolist(),
-                             (mean + std).reindex(order.index).tolist()),
-                    "members": ([(c["x"].tolist(), c["y"].tolist()) for _, c in curves]
-                                if cmp.individual else [])})
+        mean, std = mean.reindex(order.index), std.reindex(order.index)
+        keep = thin(mean)
+        order, mean, std = order.iloc[keep], mean.iloc[keep], std.iloc[keep]
+        out.append({"label": f"{label}, mean ± std", "x": order.tolist(), "y": mean.tolist(),
+                    "band": ((mean - std).tolist(), (mean + std).tolist()),
+                    "members": ([(c["x"].iloc[k].tolist(), c["y"].iloc[k].tolist())
+                                 for _, c in curves for k in [thin(c["y"])]] if cmp.individual else [])})
     return out
 
 
@@ -121,6 +144,7 @@ def write_plots(cmp: Comparison, out: Path, x: str = "step") -> list[str]:
         if r.command != "find-lr" or not _rows(r.lr_find) or C.LR not in r.lr_find:
             continue
         df = r.lr_find
+        df = df.iloc[thin(df[loss_column(df)])]
         sugg = {k: (float(v.lr), float(v.loss)) for k, v in (r.summary.suggestions or {}).items()
                 if v is not None and _isnum(_num(v.lr)) and _isnum(_num(v.loss))}
         curves.append({"label": r.name, "lr": df[C.LR].astype(float).tolist(),

@@ -299,7 +299,7 @@ def build_comparison(runs: Sequence[Run], *, target: Target | None = None, metri
 def machine_table(cmp: Comparison) -> pd.DataFrame:
     """The table for csv/json: the comparison table plus the differing config keys as columns."""
     df = cmp.table.copy()
-    by_path = {str(r.path): r for r in cmp.runs}
+    by_path = {r.shown_path: r for r in cmp.runs}
     for key in cmp.diff:
         # a seed group's cell lists its runs' values when they differ (its seeds)
         df[key] = [", ".join(dict.fromkeys(

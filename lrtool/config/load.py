@@ -7,6 +7,7 @@ dotted key, what was expected and what was given.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..errors import LrtoolError
+from ..errors import LrtoolError, short_repr
 from ..registry import did_you_mean, format_choices
 from .schema import SECTIONS, Config
 
@@ -23,8 +24,76 @@ from .schema import SECTIONS, Config
 QUICKSTART = Path(__file__).parent.parent / "quickstart.yaml"
 
 
+# Limits on what a YAML text may expand to. Aliases share nodes, so a few hundred bytes of nested
+# aliases ("billion laughs") stand for billions of values that validation, --set and config.yaml
+# would each walk; a real config has a few hundred values and a nesting depth of three or four.
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 50
+
+
+class YamlLimit(yaml.YAMLError):
+    """A YAML text that repeats a key or expands beyond the limits above."""
+
+    def __init__(self, problem: str, mark: Any = None):
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads `1e-3` as a float (YAML 1.1 wants `1.0e-3`; people write `1e-3`)."""
+    """SafeLoader that reads `1e-3` as a float (YAML 1.1 wants `1.0e-3`; people write `1e-3`),
+    refuses a key given twice in one mapping, and refuses documents beyond the limits above."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _check_size(node)
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # the last of two equal keys would silently win (two `optimizer:` sections lose the first's
+        # momentum); merge keys (`<<: *base`) may still be overridden, that is what they are for
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    first = seen[key].start_mark.line + 1
+                    raise YamlLimit(f"duplicate key '{key}' (first given at line {first}); "
+                                    "each key may appear once in a mapping", key_node.start_mark)
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_size(root: Any) -> None:
+    """Refuse a composed document that expands (aliases counted each time used) beyond the limits."""
+    if root is None:
+        return
+    size: dict[int, int] = {}  # node id -> values it expands to (aliases share node objects)
+    height: dict[int, int] = {}  # node id -> levels of nesting it expands to
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:  # iterative: a deep document must not exhaust Python's recursion limit here
+        node, done = stack.pop()
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        if done:
+            on_path.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+            if size[id(node)] > MAX_YAML_VALUES:
+                raise YamlLimit(f"expands to more than {MAX_YAML_VALUES:,} values (aliases count each time "
+                                "they are used); a config is far smaller", node.start_mark)
+            if height[id(node)] > MAX_YAML_DEPTH:
+                raise YamlLimit(f"nested deeper than {MAX_YAML_DEPTH} levels", node.start_mark)
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in on_path:
+            raise YamlLimit("an alias refers to a node that contains it (a recursive structure)", node.start_mark)
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
 
 
 _Loader.add_implicit_resolver(
@@ -39,7 +108,11 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    """The YAML value of `text` (safe tags only), within the limits above; yaml.YAMLError otherwise."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:  # the composer recurses per level: deeper than Python allows
+        raise YamlLimit(f"nested deeper than {MAX_YAML_DEPTH} levels") from None
 
 
 
@@ -60,7 +133,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise LrtoolError(f"{p}: YAML syntax error{where}: {problem}") from None
+        what = "YAML config refused" if isinstance(e, YamlLimit) else "YAML syntax error"
+        raise LrtoolError(f"{p}: {what}{where}: {problem}") from None
     if doc is None:
         raise LrtoolError(f"{p}: config file is empty; expected a mapping with sections like "
                           f"{', '.join(SECTIONS[2:5])}")
@@ -82,7 +156,8 @@ def apply_override(doc: dict[str, Any], item: str) -> str:
         value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or "invalid YAML"
-        raise LrtoolError(f"--set {key}: value {raw!r} is not valid YAML ({problem})") from None
+        what = "refused" if isinstance(e, YamlLimit) else "is not valid YAML"
+        raise LrtoolError(f"--set {key}: value {short_repr(raw)} {what} ({problem})") from None
     node = doc
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -134,7 +209,7 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
         msg = "expected one of auto, cpu, cuda, cuda:N, mps"
     if kind == "value_error" or isinstance(given, dict):
         return f"{origin}: {msg}"
-    return f"{origin}: {msg}, got {given!r}"
+    return f"{origin}: {msg}, got {short_repr(given)}"
 
 
 def choose_schedule(doc: dict[str, Any], name: str) -> None:
@@ -155,19 +230,31 @@ def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     from ..schedules import fill_lr_bounds
 
     summary = read_run_summary(run_dir, "--lr-from", "find-lr")
-    if not isinstance(summary.get("lr"), (int, float)) or not summary.get("clr"):
+    if summary.get("lr") is None or not summary.get("clr"):
         why = "; ".join(summary.get("notes") or []) or "the range test made no suggestion"
         raise LrtoolError(f"--lr-from {run_dir}: the run has no suggestions ({why})")
+    lr, base_lr, max_lr, onecycle_max_lr = (_suggested(summary, run_dir, path) for path in (
+        "lr", "clr.base_lr", "clr.max_lr", "onecycle.max_lr"))
     optimizer = doc.get("optimizer")
     if not isinstance(optimizer, dict):
         optimizer = doc["optimizer"] = {} if optimizer is None else optimizer
-    optimizer["lr"] = float(summary["lr"])
+    optimizer["lr"] = lr
     taken = {"optimizer.lr": optimizer["lr"]}
     doc["schedule"], filled = fill_lr_bounds(
-        doc.get("schedule"), base_lr=summary["clr"]["base_lr"], max_lr=summary["clr"]["max_lr"],
-        onecycle_max_lr=summary["onecycle"]["max_lr"])
+        doc.get("schedule"), base_lr=base_lr, max_lr=max_lr, onecycle_max_lr=onecycle_max_lr)
     taken.update(filled)
     return taken
+
+
+def _suggested(summary: dict[str, Any], run_dir: str | Path, dotted: str) -> float:
+    """The learning rate at `dotted` in a find-lr summary; a value that is not one blames that file."""
+    value: Any = summary
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise LrtoolError(f"--lr-from {run_dir}: {Path(run_dir) / 'summary.json'}: {dotted}: expected a positive "
+                          f"learning rate, got {short_repr(value)} (edited or damaged? rerun lrtool find-lr)")
+    return float(value)
 
 
 def _one_line_errors(fn: Any) -> Any:

@@ -43,6 +43,20 @@ def _image_folder(tvd: Any, folder: Path, root: Path, classes: list[str] | None 
     return ds
 
 
+def _check_files(ds: Any) -> None:
+    """Open every image of `ds` once and check its structure (PIL's verify: no pixel decoding), so a
+    damaged file is reported when the data loads, not when training or validation reaches it."""
+    from PIL import Image
+
+    for path, _ in ds.samples:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as e:  # noqa: BLE001 - PIL reports damage as OSError, SyntaxError, struct.error, ...
+            raise LrtoolError(f"{arg('root')}: cannot read the image '{path}' ({one_line(e, with_type=True)}); "
+                              "fix or remove it") from None
+
+
 def _shuffled(ds: Any, seed: int) -> torch.utils.data.Subset:
     """`ds` in a seeded random order: ImageFolder sorts by class, so `subset(n)` would be one class."""
     return torch.utils.data.Subset(ds, torch.randperm(len(ds), generator=generator(seed)).tolist())
@@ -101,6 +115,8 @@ def imagefolder(*, seed: int, val_fraction: float, root: Path, image_size: int =
         classes = bases["train"].classes
     for base in bases.values():
         base.transform = decode
+        if not in_memory:  # in memory, every image is decoded right below anyway
+            _check_files(base)
     splits: dict[str, Any] = {name: _shuffled(base, seed) for name, base in bases.items()}
     num_classes = len(classes)
 

@@ -160,6 +160,9 @@ def _check_output(model: nn.Module, input_shape: tuple[int, ...], num_classes: i
     except Exception as err:
         raise LrtoolError(f"{key}: {label} fails on a batch of shape {shape}: "
                           f"{one_line(err, with_type=True)}") from err
+    except SystemExit as err:  # a user's forward that exits: lrtool's exit code stays lrtool's
+        raise LrtoolError(f"{key}: {label} called sys.exit({err.code!r}) on a batch of shape {shape}; "
+                          "a model must not exit") from None
     finally:
         model.train(was_training)
     expected = (_CHECK_BATCH, num_classes)

@@ -35,6 +35,9 @@ class CallableModel:
             raise LrtoolError(
                 f"{key}: importing module '{module_name}' for '{self.spec}' failed: "
                 f"{type(err).__name__}: {one_line(err)}") from err
+        except SystemExit as err:  # lrtool's exit code is lrtool's, not a side effect of an import
+            raise LrtoolError(f"{key}.name: importing module '{module_name}' for '{self.spec}' called "
+                              f"sys.exit({err.code!r}); a model module must not exit") from None
         for part in attr_path.split("."):  # 'module:Class.factory' is allowed
             if not hasattr(obj, part):
                 public = [n for n in dir(obj) if not n.startswith("_")]
@@ -70,6 +73,12 @@ class CallableModel:
         except (TypeError, ValueError) as err:
             raise LrtoolError(
                 f"{key}: {self.spec} rejected its arguments: {one_line(err)}") from err
+        except Exception as err:  # the user's code failed: still bad input, found before training
+            raise LrtoolError(f"{key}.name: building the model with {self.spec} failed: "
+                              f"{one_line(err, with_type=True)}") from err
+        except SystemExit as err:
+            raise LrtoolError(f"{key}.name: {self.spec} called sys.exit({err.code!r}) while building the "
+                              "model; a model must not exit") from None
         if not isinstance(model, nn.Module):
             raise LrtoolError(
                 f"{key}: {self.spec} returned a {type(model).__name__}, not a torch.nn.Module")

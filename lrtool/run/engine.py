@@ -95,13 +95,24 @@ class Precision:
         return torch.autocast(self.device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def user_code() -> Iterator[None]:
+    """Around calls into the model's code: a sys.exit() there becomes an error, so the run ends as
+    failed with a true status and exit code 1 instead of the process vanishing with exit 0."""
+    try:
+        yield
+    except SystemExit as e:
+        raise RuntimeError(f"the model's code called sys.exit({e.code!r})") from None
+
+
 def forward_backward(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
                      precision: Precision, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, n correct), detached."""
-    with precision.autocast():
+    with user_code(), precision.autocast():
         out = model(x)
         loss = loss_fn(out, y)
-    precision.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
+    with user_code():  # backward hooks are the model's code too
+        precision.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
     correct = (out.detach().argmax(dim=1) == y).sum()
     return loss.detach().float(), correct
 
@@ -132,7 +143,7 @@ def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch
     n = 0
     try:
         for x, y in batches:
-            with precision.autocast():
+            with user_code(), precision.autocast():
                 out = model(x)
                 loss = loss_fn(out, y)
             total_loss = total_loss + loss.detach().double() * len(y)

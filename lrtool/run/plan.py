@@ -92,20 +92,35 @@ def make_plan(cfg: Any, train: Any, *, optimizer: Any = None, shard: tuple[int, 
                    base_lrs=base_lrs, momenta=momenta)
 
 
-def build_run_schedule(cfg: Any, plan: RunPlan) -> Schedule:
+# the metrics every train epoch measures; val_* only with a validation split
+TRAIN_METRICS = ("train_loss", "train_acc")
+VAL_METRICS = ("val_loss", "val_acc")
+
+
+def build_run_schedule(cfg: Any, plan: RunPlan, *, has_val: bool = True) -> Schedule:
     """The config's schedule section built against `plan` (errors before any training).
 
     Args:
         cfg: the validated config.
         plan: from make_plan.
+        has_val: whether the run has a validation split; a schedule that monitors a val metric
+            without one is refused here rather than after the first epoch.
 
     Returns:
         The Schedule that gives each step's LR and momentum.
     """
+    from ..errors import LrtoolError
     from ..schedules import build_schedule, resolve_schedule
 
     spec = resolve_schedule(cfg.schedule.model_dump())
-    return build_schedule(spec, plan.base_lrs, plan.schedule_plan, plan.momenta)
+    schedule = build_schedule(spec, plan.base_lrs, plan.schedule_plan, plan.momenta)
+    measured = TRAIN_METRICS + (VAL_METRICS if has_val else ())
+    if schedule.needs_metric and schedule.monitor not in measured:
+        raise LrtoolError(f"schedule.monitor: {schedule.name} monitors {schedule.monitor}, which this run does "
+                          f"not measure: it has no validation split (data.val_fraction is "
+                          f"{cfg.data.val_fraction}); set data.val_fraction > 0 or monitor one of "
+                          f"{', '.join(measured)}")
+    return schedule
 
 
 def make_schedule(setup: Any) -> tuple[Schedule, RunPlan]:
@@ -120,4 +135,4 @@ def make_schedule(setup: Any) -> tuple[Schedule, RunPlan]:
     from . import dist
 
     plan = make_plan(setup.cfg, setup.data.train, optimizer=setup.optimizer, **dist.sharded())
-    return build_run_schedule(setup.cfg, plan), plan
+    return build_run_schedule(setup.cfg, plan, has_val=setup.data.val is not None), plan

@@ -411,13 +411,15 @@ def flush_quietly(flush: Any) -> None:
 
 
 def plot_run(run: RunDir) -> None:
-    """Draw the run's figures from its CSVs; a plotting problem never costs the run."""
+    """Draw the run's figures from its CSVs (their names go to `run.figures`); a plotting problem
+    never costs the run."""
     from .. import plots
 
     if not run.writes:
         return
+    run.figures = []
     try:
-        plots.plot_training(run.path)
+        run.figures = plots.plot_training(run.path)
     except Exception as e:  # noqa: BLE001
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 

@@ -69,6 +69,8 @@ class RunDir:
             writes = ranks.is_main()
         self.writes = writes
         self._summary: dict[str, Any] = {}
+        # the figures the last drawing wrote, [] when it failed; None: not drawn in this process
+        self.figures: list[str] | None = None
 
     @classmethod
     def create(cls, out: str | Path | None, stem: str, command: str, root: str | Path = "runs") -> "RunDir":

@@ -28,8 +28,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     except OSError as e:
         raise _named(e, path) from e
-    os.close(fd)
     tmp = Path(name)
+    try:
+        # mkstemp makes the file 0600; the result must have the mode open() gives, like the CSVs
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         write(tmp)
         if fsync:
@@ -45,6 +49,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux), since
+    setting it to read it back would race with files other threads create meanwhile."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _named(e: OSError, path: Path) -> OSError:

@@ -8,6 +8,8 @@ stray quote included) is skipped on its own and counted, never swallowing the ro
 from __future__ import annotations
 
 import csv
+import math
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +143,46 @@ class CsvRows:
         return self.malformed + int(self.torn)
 
 
+def _scan(path: Path) -> tuple[CsvRows, Iterator[tuple[list[str], str]]] | None:
+    """Open a run's CSV: its CsvRows (header read, no rows yet) and an iterator over the good rows.
+
+    The iterator yields (cells, line) one line at a time, so a file of millions of rows is never
+    held whole; as it goes it counts in the CsvRows what it skipped (and adds the notes at the end).
+    None when the file is missing or empty.
+    """
+    if not path.is_file():
+        return None
+    f = open(path, encoding="utf-8", errors="replace", newline="")  # newline="": lines keep their ends
+    first = f.readline()
+    if not first:
+        f.close()
+        return None
+    out = CsvRows(header=_cells(first) or [], rows=[], lines=[first])
+
+    def rows() -> Iterator[tuple[list[str], str]]:
+        width = len(out.header)
+        with f:
+            for line in f:
+                # rows are flushed whole with their newline, so a line without one (only the last
+                # can lack it) was cut mid-write
+                if not line.endswith(("\n", "\r")):
+                    out.torn = True
+                    out.notes.append(f"skipped a truncated last line in {path.name} (killed mid-write?)")
+                    break
+                cells = _cells(line)
+                if cells == []:  # a blank line is nothing, not damage
+                    continue
+                if cells is None or len(cells) != width:
+                    out.malformed += 1
+                    continue
+                yield cells, line
+        if out.malformed:
+            s = "s" if out.malformed > 1 else ""
+            out.notes.append(f"skipped {out.malformed} malformed line{s} in {path.name}")
+
+    return out, rows()
+
+
 def read_csv_rows(path: str | Path) -> CsvRows | None:
     """Read a run's CSV, skipping a torn last line and malformed lines, each on its own.
 
@@ -150,36 +192,22 @@ def read_csv_rows(path: str | Path) -> CsvRows | None:
     Returns:
         The CsvRows, or None when the file is missing or empty (not even a header).
     """
-    path = Path(path)
-    if not path.is_file():
+    scan = _scan(Path(path))
+    if scan is None:
         return None
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    if not lines:
-        return None
-    out = CsvRows(header=_cells(lines[0]) or [], rows=[], lines=[lines[0]])
-    # rows are flushed whole with their newline, so a last line without one was cut mid-write
-    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
-        lines = lines[:-1]
-        out.torn = True
-        out.notes.append(f"skipped a truncated last line in {path.name} (killed mid-write?)")
-    width = len(out.header)
-    for line in lines[1:]:
-        cells = _cells(line)
-        if cells == []:  # a blank line is nothing, not damage
-            continue
-        if cells is None or len(cells) != width:
-            out.malformed += 1
-            continue
+    out, rows = scan
+    for cells, line in rows:
         out.rows.append(dict(zip(out.header, cells)))
         out.lines.append(line)
-    if out.malformed:
-        out.notes.append(f"skipped {out.malformed} malformed line{'s' if out.malformed > 1 else ''} in {path.name}")
     return out
 
 
 def _cells(line: str) -> list[str] | None:
     """The cells of one line on its own (so an unclosed quote cannot reach the next), None if unparsable."""
-    if '"' in line and line.count('"') % 2:
+    if '"' not in line:  # the common case, and what csv.reader would make of it
+        text = line.rstrip("\r\n")
+        return text.split(",") if text else []
+    if line.count('"') % 2:
         return None  # an unbalanced quote: csv would read on into the following lines
     try:
         return next(csv.reader([line]), [])
@@ -187,27 +215,50 @@ def _cells(line: str) -> list[str] | None:
         return None
 
 
-def read_csv_frame(path: str | Path, notes: list[str] | None = None) -> "pd.DataFrame | None":
+def _number(cell: str) -> float:
+    """A cell as a float: empty cells, "nan" and stray words are NaN."""
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+def read_csv_frame(path: str | Path, notes: list[str] | None = None,
+                   columns: Iterable[str] | None = None) -> "pd.DataFrame | None":
     """A run's CSV as a DataFrame of floats (empty cells, "nan" and stray words read as NaN).
+
+    The file is read a line at a time into one float64 array per column kept, so a steps.csv of
+    millions of rows costs 8 bytes per value read, not the text, the rows and the frame at once.
 
     Args:
         path: the CSV file; a missing or empty one gives None.
         notes: where to append what was skipped (and an empty file), for the user.
+        columns: the columns to keep (those the file has, in its order); None keeps all.
 
     Returns:
         The DataFrame, or None.
     """
+    import numpy as np
     import pandas as pd
 
-    read = read_csv_rows(path)
-    if notes is not None:
-        if read is None and Path(path).is_file():
-            notes.append(f"{Path(path).name} is empty (not even a header)")
-        elif read is not None:
-            notes.extend(read.notes)
-    if read is None:
+    path = Path(path)
+    scan = _scan(path)
+    if scan is None:
+        if notes is not None and path.is_file():
+            notes.append(f"{path.name} is empty (not even a header)")
         return None
-    df = pd.DataFrame(read.rows, columns=read.header, dtype=str)
-    # anything that is not a number (a torn value, a stray word) becomes NaN rather than an error
-    df = df.apply(lambda c: pd.to_numeric(c.str.strip().replace("", "nan"), errors="coerce"))
-    return df.reset_index(drop=True)
+    out, rows = scan
+    wanted = set(out.header) if columns is None else set(columns)
+    keep: dict[str, int] = {}
+    for i, name in enumerate(out.header):
+        if name in wanted and name not in keep:  # a repeated column name: its first cell counts
+            keep[name] = i
+    values = {name: array("d") for name in keep}
+    for cells, _line in rows:
+        for name, i in keep.items():
+            values[name].append(_number(cells[i]))
+    if notes is not None:
+        notes.extend(out.notes)
+    # copy=False: each column stays the array it was read into, not one more copy of the whole frame
+    return pd.DataFrame({name: np.frombuffer(a, dtype=np.float64) if len(a) else np.empty(0)
+                         for name, a in values.items()}, columns=list(keep), copy=False)

@@ -11,15 +11,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from ..errors import LrtoolError
+from ..errors import LrtoolError, short_repr
 
 Status = Literal["running", "completed", "diverged", "interrupted", "failed"]
 STATUSES: tuple[str, ...] = get_args(Status)
-Number = float | None  # "nan"/"inf" strings (how NaN is stored) read back as floats
+
+
+def _not_bool(value: Any) -> Any:
+    """true/false are not numbers (pydantic would read true as 1.0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+# "nan"/"inf" strings (how NaN is stored) read back as floats
+Number = Annotated[float | None, BeforeValidator(_not_bool)]
 
 
 class _Part(BaseModel):
@@ -164,9 +174,10 @@ def parse_summary(raw: Any, notes: list[str] | None = None) -> RunSummary:
                 if key in dropped:
                     continue  # a second misfit inside a part already dropped
                 dropped.add(key)
+                msg = err["msg"].removeprefix("Value error, ")
                 if notes is None or key not in data:
-                    raise LrtoolError(f"summary.json: {where}: {err['msg']}, got {err.get('input')!r}") from None
-                notes.append(f"summary.json: ignored {key} ({where}: {err['msg']})")
+                    raise LrtoolError(f"summary.json: {where}: {msg}, got {short_repr(err.get('input'))}") from None
+                notes.append(f"summary.json: ignored {key} ({where}: {msg})")
                 del data[key]
 
 

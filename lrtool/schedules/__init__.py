@@ -50,7 +50,7 @@ import importlib
 from .build import build_schedule
 from .context import INTERVALS, SCHEDULES
 from .plan import Plan, Schedule, ScheduleSpec
-from .preview import preview
+from .preview import preview, preview_rows
 from .section import choose_schedule, fill_lr_bounds, resolve_schedule
 
 # importing a names module registers its schedules; the order is the order `lrtool list` and error
@@ -59,4 +59,4 @@ for _names in ("torch_names", "short_names"):
     importlib.import_module(f"{__name__}.{_names}")
 
 __all__ = ["INTERVALS", "SCHEDULES", "Plan", "Schedule", "ScheduleSpec", "build_schedule",
-           "choose_schedule", "fill_lr_bounds", "preview", "resolve_schedule"]
+           "choose_schedule", "fill_lr_bounds", "preview", "preview_rows", "resolve_schedule"]

@@ -169,11 +169,15 @@ class Ctx:
         return self.per_group("min_lr", 0.0 if min_lr is None else min_lr, lo=0)
 
 
+# Marks only label plots; a run of a billion epochs must not build a billion of them.
+MAX_MARKS = 1000
+
+
 def periodic_marks(period: float, limit: int, label: str, offset: float = 0.0
                    ) -> list[tuple[float, str]]:
-    """Positions offset + k*period (k >= 1) that fall inside [0, limit)."""
+    """Positions offset + k*period (k >= 1) that fall inside [0, limit), the first MAX_MARKS of them."""
     marks, k = [], 1
-    while offset + k * period < limit:
+    while offset + k * period < limit and len(marks) < MAX_MARKS:
         marks.append((offset + k * period, label))
         k += 1
     return marks

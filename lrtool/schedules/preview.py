@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from .build import build_schedule
 from .plan import Plan, ScheduleSpec
+
+
+def preview_rows(spec: ScheduleSpec, base_lrs: list[float], plan: Plan,
+                 base_momenta: list[float] | None = None, key: str = "schedule") -> Iterator[dict[str, Any]]:
+    """The rows of `preview`, one at a time (a long run's rows are written as they come, never held).
+
+    Args:
+        spec, base_lrs, plan, base_momenta, key: as for build_schedule.
+
+    Returns:
+        An iterator over the rows described in `preview`; the schedule is built (and checked) at once.
+    """
+    schedule = build_schedule(spec, base_lrs, plan, base_momenta, key=key)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for step in range(plan.total_steps):
+            lrs = schedule.lr(step)
+            row: dict[str, Any] = {"step": step, "epoch": step // plan.steps_per_epoch, "lr": lrs[0]}
+            if len(lrs) > 1:
+                row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
+            momentum = schedule.momentum(step)
+            if momentum is not None:
+                row["momentum"] = momentum[0]
+            yield row
+
+    return rows()
 
 
 def preview(spec: ScheduleSpec, base_lrs: list[float], plan: Plan,
@@ -20,15 +46,4 @@ def preview(spec: ScheduleSpec, base_lrs: list[float], plan: Plan,
         when there are several, "momentum" (group 0) when momentum cycles}. Plateau schedules show
         the curve without reductions, since no metric is known yet.
     """
-    schedule = build_schedule(spec, base_lrs, plan, base_momenta, key=key)
-    rows = []
-    for step in range(plan.total_steps):
-        lrs = schedule.lr(step)
-        row: dict[str, Any] = {"step": step, "epoch": step // plan.steps_per_epoch, "lr": lrs[0]}
-        if len(lrs) > 1:
-            row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
-        momentum = schedule.momentum(step)
-        if momentum is not None:
-            row["momentum"] = momentum[0]
-        rows.append(row)
-    return rows
+    return list(preview_rows(spec, base_lrs, plan, base_momenta, key=key))

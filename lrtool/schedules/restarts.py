@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .context import Ctx
+from .context import MAX_MARKS, Ctx
 from .decay import cosine_value
 from .plan import Curve
 
@@ -42,7 +42,7 @@ def sgdr(ctx: Ctx, first: float, mult: float, decay: float, floors: list[float],
         return [cosine_value(p, f, t_cur, t_i) for p, f in zip(peaks, floors)]
 
     marks, i = [], 1
-    while start(i) < ctx.span and (cycles is None or i <= cycles):
+    while start(i) < ctx.span and (cycles is None or i <= cycles) and len(marks) < MAX_MARKS:
         marks.append((start(i), "floor" if cycles is not None and i == cycles else f"restart {i}"))
         i += 1
     return Curve(lr, marks=marks)
