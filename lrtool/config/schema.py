@@ -86,7 +86,10 @@ class TrainConfig(_Strict):
     accumulate: int = Field(1, gt=0, description="micro-batches per optimizer step")
     grad_clip: Optional[float] = Field(None, gt=0, description="max global gradient norm (L2; none: no clipping)")
     log_every: int = Field(10, gt=0, description="steps between host reads of loss/accuracy (optimizer steps)")
-    monitor: Literal["val_acc", "val_loss"] = Field("val_acc", description="metric that picks best.pt")
+    metrics: Optional[list[str]] = Field(None, description="metrics by name (accuracy, f1, top5, mae, rmse, r2, "
+                                                            "...; none: the task's defaults; []: loss only)")
+    monitor: Optional[str] = Field(None, description="column that picks best.pt: val_<metric>, train_<metric>, "
+                                                     "val_loss or train_loss (default: val_<first metric>)")
     checkpoints: bool = Field(True, description="write checkpoints/last.pt and best.pt every epoch")
     plots: bool = Field(True, description="draw lr.png, loss.png and metrics.png")
     channels_last: bool = Field(False, description="channels-last memory format (image models)")
