@@ -23,9 +23,11 @@ from .builtin import load_digits_arrays
 from .normalise import prepare
 from .sources import KEY
 from .splits import Data, LoaderSplit, Raw, TensorSplit
+from .task import MULTICLASS, MULTILABEL, REGRESSION, TASKS, Task, as_targets, infer_task
 
-__all__ = ["DATASETS", "INJECTED", "Data", "LoaderSplit", "Raw", "TensorSplit", "augment_batch",
-           "build_data", "load_digits_arrays", "validate_data"]
+__all__ = ["DATASETS", "INJECTED", "MULTICLASS", "MULTILABEL", "REGRESSION", "TASKS", "Data", "LoaderSplit", "Raw",
+           "Task", "TensorSplit", "as_targets", "augment_batch", "build_data", "infer_task", "load_digits_arrays",
+           "validate_data"]
 
 DATASETS = Registry("dataset")
 DATASETS.add("digits", builtin.digits, "sklearn_digits",

@@ -13,6 +13,7 @@ from ..errors import LrtoolError, one_line
 from .normalise import STATS_MAX_IMAGES, Moments
 from .sources import KEY, arg
 from .splits import Data, LoaderSplit, Raw, generator, split_indices
+from .task import MULTICLASS, Task
 
 _VAL_DIRS = ("val", "valid", "validation")
 
@@ -129,5 +130,5 @@ def imagefolder(*, seed: int, val_fraction: float, root: Path, image_size: int =
         return LoaderSplit(splits[name], num_workers=num_workers) if name in splits else None
 
     return Data(train=loader_split("train"), val=loader_split("val"), test=loader_split("test"),
-                input_shape=(channels, size, size), num_classes=num_classes, name="imagefolder",
+                input_shape=(channels, size, size), task=Task(MULTICLASS, num_classes), name="imagefolder",
                 mean=tuple(mean.tolist()), std=tuple(std.tolist()))

@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 import torch
 
 from ..errors import LrtoolError
+from .task import Task
 
 
 class _Split:
@@ -259,12 +260,22 @@ class Data:
     val: TensorSplit | LoaderSplit | None  # None when val_fraction == 0 and the set has no own val
     test: TensorSplit | LoaderSplit | None  # the dataset's own test split, when it has one
     input_shape: tuple[int, ...]
-    num_classes: int
+    task: Task  # what the targets mean and the model's output width (read by the loss and metric checks)
     name: str
     # the normalisation applied (per channel, or per feature for flat inputs), in the units of
     # the raw data divided by its scale (e.g. [0, 1] for 8-bit images)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+
+    @property
+    def num_outputs(self) -> int:
+        """The model's output width: classes, labels or real values per sample."""
+        return self.task.num_outputs
+
+    @property
+    def num_classes(self) -> int:
+        """The model's output width (the name model builders take; classes for a multiclass task)."""
+        return self.task.num_outputs
 
 
 @dataclass
@@ -272,10 +283,11 @@ class Raw:
     """What an in-memory builder returns: CPU arrays, not yet split, scaled, normalised or moved."""
 
     train: tuple[torch.Tensor, torch.Tensor]
-    num_classes: int
+    num_classes: int | None = None  # classes of a multiclass set (None: read from the targets)
     val: tuple[torch.Tensor, torch.Tensor] | None = None  # the set's own val split
     test: tuple[torch.Tensor, torch.Tensor] | None = None
     scale: float = 1.0  # raw values are divided by this first (255 for 8-bit images)
+    task: str | None = None  # multiclass | multilabel | regression; None: read from the targets
 
 
 def generator(seed: int) -> torch.Generator:
