@@ -19,18 +19,22 @@ TARGET_KEYS = ("target", "targets", "label", "labels", "y")
 INPUT_KEYS = ("inputs", "input", "x")
 
 
-def split_batch(batch: Any, key: str = "train_loader") -> tuple[Any, Any]:
+def split_batch(batch: Any, key: str = "train_loader", *, inputs: str | list[str] | None = None,
+                target: str | None = None) -> tuple[Any, Any]:
     """(inputs, target) of one batch; inputs may be a tensor, a tuple or a dict of keyword arguments.
 
     Args:
         batch: what the loader yielded.
         key: the argument that gave the loader, for messages.
+        inputs: for dict batches, the key of the model's one input, or a list of keys passed as
+            `model(**inputs)`; None: the first of INPUT_KEYS present, else every key but the target.
+        target: for dict batches, the key of the target; None: the first of TARGET_KEYS present.
 
     Returns:
         (inputs, target).
 
     Raises:
-        LrtoolError: for a batch that is neither a pair-like sequence nor a dict with a target key.
+        LrtoolError: for a batch that is neither a pair-like sequence nor a dict with the target (and input) keys.
     """
     if isinstance(batch, (tuple, list)):
         if len(batch) < 2:
@@ -38,16 +42,44 @@ def split_batch(batch: Any, key: str = "train_loader") -> tuple[Any, Any]:
                               f"of {len(batch)} item(s)")
         return batch[0], batch[1]
     if isinstance(batch, dict):
-        target_key = next((k for k in TARGET_KEYS if k in batch), None)
-        if target_key is None:
-            raise LrtoolError(f"{key}: a dict batch needs a target under one of ({', '.join(TARGET_KEYS)}), "
-                              f"got keys ({', '.join(map(str, batch))})")
+        has = ", ".join(map(str, batch))
+        if target is not None:
+            if target not in batch:
+                raise LrtoolError(f"{key}.target: expected a key '{target}' in the dict batches, got keys ({has})")
+            target_key = target
+        else:
+            target_key = next((k for k in TARGET_KEYS if k in batch), None)
+            if target_key is None:
+                raise LrtoolError(f"{key}: a dict batch needs a target under one of ({', '.join(TARGET_KEYS)}), "
+                                  f"got keys ({has}); name it with {key}.target")
+        if inputs is not None:
+            wanted = [inputs] if isinstance(inputs, str) else list(inputs)
+            missing = [k for k in wanted if k not in batch]
+            if missing:
+                raise LrtoolError(f"{key}.inputs: expected key(s) ({', '.join(missing)}) in the dict batches, "
+                                  f"got keys ({has})")
+            if isinstance(inputs, str):
+                return batch[inputs], batch[target_key]
+            return {k: batch[k] for k in wanted}, batch[target_key]
         input_key = next((k for k in INPUT_KEYS if k in batch), None)
         if input_key is not None:
             return batch[input_key], batch[target_key]
         return {k: v for k, v in batch.items() if k != target_key}, batch[target_key]
     raise LrtoolError(f"{key}: expected batches as (inputs, target, ...) tuples or dicts with a "
                       f"'target'/'labels' key, got {type(batch).__name__}")
+
+
+def call_model(model: Any, inputs: Any) -> Any:
+    """The model's output for adapted inputs: `model(**inputs)` for a dict, else `model(inputs)`."""
+    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+
+
+def first_tensor(inputs: Any) -> torch.Tensor | None:
+    """The input tensor (or the first tensor of dict/tuple inputs) of an adapted batch, for shapes and sizes."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs
+    values = inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else ()
+    return next((v for v in values if isinstance(v, torch.Tensor)), None)
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
