@@ -20,7 +20,7 @@ from .. import checks
 from ..errors import LrtoolError, one_line
 from ..imports import is_spec
 from ..registry import Registry
-from . import builtin, cifar, idx, imagefolder
+from . import builtin, cifar, idx, imagefolder, table
 from .augment import augment_batch
 from .builtin import load_digits_arrays
 from .code import code_data, validate_code
@@ -48,9 +48,18 @@ DATASETS.add("cifar100", cifar.cifar100, "cifar-100", "cifar_100",
              help="CIFAR-100 (fine labels) from root/cifar-100-python: (3, 32, 32), 100 classes")
 DATASETS.add("imagefolder", imagefolder.imagefolder, "image_folder", "folder",
              help="your own images: root/<class>/*.png (or root/train, root/val, root/test), resized")
+DATASETS.add("table", table.table, "csv", "parquet",
+             help="a CSV/Parquet file via pandas: target column(s), numeric features (standardised on train)")
+DATASETS.add("breast_cancer", table.breast_cancer,
+             help="scikit-learn's breast cancer set: 569 rows x 30 features, 2 classes, no download")
+DATASETS.add("wine", table.wine, help="scikit-learn's wine set: 178 rows x 13 features, 3 classes, no download")
+DATASETS.add("iris", table.iris, help="scikit-learn's iris set: 150 rows x 4 features, 3 classes, no download")
+DATASETS.add("diabetes", table.diabetes,
+             help="scikit-learn's diabetes set: 442 rows x 10 features, regression (disease progression)")
 
-# Parameters lrtool passes to every builder itself (num_workers: to those that name it, from data.num_workers).
-INJECTED = ("seed", "val_fraction", "num_workers")
+# Parameters lrtool passes to every builder itself (num_workers: to those that name it, from data.num_workers;
+# task: to those that name it, from data.task).
+INJECTED = ("seed", "val_fraction", "num_workers", "task")
 
 
 def _checked(name: str, kwargs: dict, key: str) -> dict:
@@ -114,8 +123,9 @@ def build_data(name: str, kwargs: dict, *, val_fraction: float, seed: int,
             data = code_data(name, kwargs, val_fraction=val_fraction, seed=seed, task=task, options=options, key=key)
         else:
             builder = DATASETS.get(name, key=f"{key}.name")
-            if "num_workers" in inspect.signature(builder).parameters:
-                kwargs = {**kwargs, "num_workers": options.num_workers}
+            named = inspect.signature(builder).parameters
+            kwargs = {**kwargs, **{k: v for k, v in (("num_workers", options.num_workers), ("task", task))
+                                   if k in named}}
             made = builder(seed=seed, val_fraction=val_fraction, **kwargs)
             if isinstance(made, Raw) and task is not None:
                 made.task = task

@@ -90,6 +90,7 @@ def prepare(raw: Raw, val_fraction: float, seed: int, key: str = "data") -> Data
         test=finish(*raw.test) if raw.test is not None else None,
         input_shape=tuple(int(s) for s in train_x.shape[1:]),
         task=task,
+        classes=raw.classes,
         name="",
         mean=tuple(mean.tolist()),
         std=tuple(std.tolist()),

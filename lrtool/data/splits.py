@@ -322,6 +322,7 @@ class Data:
     # the raw data divided by its scale (e.g. [0, 1] for 8-bit images)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    classes: list | None = None  # the label of each class index, when the source maps labels (e.g. `table`)
 
     @property
     def num_outputs(self) -> int:
@@ -344,6 +345,7 @@ class Raw:
     test: tuple[torch.Tensor, torch.Tensor] | None = None
     scale: float = 1.0  # raw values are divided by this first (255 for 8-bit images)
     task: str | None = None  # multiclass | multilabel | regression; None: read from the targets
+    classes: list | None = None  # the label of each class index, when the source mapped labels to indices
 
 
 def generator(seed: int) -> torch.Generator:
