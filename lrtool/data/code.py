@@ -138,9 +138,13 @@ def _targets(dataset: Any, options: LoaderOptions) -> torch.Tensor:
     if isinstance(known, (torch.Tensor, np.ndarray, list)) and len(known) == len(base):
         t = torch.as_tensor(np.asarray(known)) if not isinstance(known, torch.Tensor) else known
         return t[torch.as_tensor(index, dtype=torch.long)] if index is not None else t
-    ys = [split_batch(dataset[i], options.key, inputs=options.inputs, target=options.target)[1]
-          for i in range(len(dataset))]
+    ys = [_item_target(dataset[i], options) for i in range(len(dataset))]
     return torch.stack([torch.as_tensor(y) for y in ys]) if ys else torch.zeros(0)
+
+
+def _item_target(item: Any, options: LoaderOptions) -> torch.Tensor:
+    """The target of one Dataset item (before collate_fn, so the input keys may not exist yet)."""
+    return torch.as_tensor(split_batch(item, options.key, target=options.target)[1])
 
 
 def _loaded(parts: dict[str, Any], task: str | None, options: LoaderOptions, key: str) -> Data:
@@ -151,8 +155,7 @@ def _loaded(parts: dict[str, Any], task: str | None, options: LoaderOptions, key
     num_classes = len(classes) if isinstance(classes, (list, tuple)) and classes else None
     if task is not None and task != MULTICLASS or num_classes is not None:
         # the task or the class count is known: one target shows the shape, no pass over the data
-        first = torch.as_tensor(split_batch(train[0], options.key, inputs=options.inputs,
-                                            target=options.target)[1])
+        first = _item_target(train[0], options)
         found = infer_task(first.reshape(1, *first.shape), (task or MULTICLASS) if num_classes else task,
                            num_classes=num_classes, key=f"{key}.task")
     else:
