@@ -1,28 +1,51 @@
-"""Import what a config names as 'package.module:callable' (a model, a loss, a dataset, a collate_fn)."""
+"""'package.module:callable' names from a config: the import path they are found on, and their import.
+
+A config may name the user's own code for data, model and loss. Such code usually sits next to the config
+or in the project folder the command runs from, which the `lrtool` console script (unlike `python -m`) does
+not put on sys.path: `add_config_paths` puts both there, once per config file.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from .errors import LrtoolError, one_line
 from .registry import did_you_mean
 
 
+def add_config_paths(config_path: str | Path | None) -> None:
+    """Put the config file's folder and the current working directory on sys.path (front, once each).
+
+    Args:
+        config_path: the config file given on the command line, or None (only the cwd is added).
+    """
+    folders = [Path(config_path).resolve().parent] if config_path is not None else []
+    folders.append(Path(os.getcwd()).resolve())
+    for folder in reversed(folders):  # the config's folder ends up first
+        entry = str(folder)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    # DataLoader workers started by spawn/forkserver rebuild sys.path from the parent's, so they see these too
+
+
 def is_spec(name: Any) -> bool:
-    """Whether a component name is a 'package.module:callable' reference rather than a registry name."""
+    """Whether `name` has the 'package.module:callable' form."""
     return isinstance(name, str) and ":" in name
 
 
 def resolve_callable(spec: str, key: str) -> Callable[..., Any]:
-    """Import the module of `spec` and return its callable ('module:attr' or 'module:Class.factory').
+    """Import 'package.module:callable' (or 'module:Class.factory'); one-line LrtoolError naming `key` on failure.
 
     Args:
-        spec: 'package.module:callable'.
-        key: the dotted config key named in errors.
+        spec: the 'package.module:callable' string from the config.
+        key: the dotted config key that gave it.
 
     Returns:
-        The callable; raises a one-line LrtoolError naming `key` when the import or lookup fails.
+        The callable.
     """
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path:
@@ -30,7 +53,8 @@ def resolve_callable(spec: str, key: str) -> Callable[..., Any]:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise LrtoolError(f"{key}: cannot import module '{module_name}' for '{spec}': {one_line(err)}") from err
+        raise LrtoolError(f"{key}: cannot import module '{module_name}' for '{spec}': {one_line(err)} "
+                          f"(searched the config's folder, the working directory and sys.path)") from err
     except Exception as err:  # the user's module itself failed while importing
         raise LrtoolError(f"{key}: importing module '{module_name}' for '{spec}' failed: "
                           f"{type(err).__name__}: {one_line(err)}") from err

@@ -13,6 +13,7 @@ end of an epoch; under torchrun `compute()` syncs the states of every rank.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -288,7 +289,9 @@ class MetricSet:
                 values[col] = float("nan")
                 continue
             try:
-                values[col] = float(m.compute())
+                with warnings.catch_warnings():  # states put back from a checkpoint count no update
+                    warnings.filterwarnings("ignore", message=".*compute.*before the ..update", category=UserWarning)
+                    values[col] = float(m.compute())
             except (RuntimeError, ValueError):  # nothing added yet, or too few samples (r2)
                 values[col] = float("nan")
         return values

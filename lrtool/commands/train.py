@@ -107,6 +107,8 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
     else:
         run = RunDir.create(out, stem, schedule.name)
         run.write_config(dump_config(cfg))
+        if setup.data.classes:
+            run.write_classes(setup.data.classes)
         progress = None
     echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {plan.epochs} epochs x "
          f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +

@@ -202,6 +202,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         The validated Config; unknown registry names and arguments are checked by `check_components`.
     """
     doc = read_config_file(path if path is not None else QUICKSTART)
+    from ..imports import add_config_paths
+
+    add_config_paths(path)  # 'module:callable' names in the config are found next to it and in the cwd
     source = str(path) if path is not None else "quickstart defaults"
     from_set = {apply_override(doc, item) for item in overrides}
     if schedule is not None:

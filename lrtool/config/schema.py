@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,7 +48,27 @@ class DataConfig(Component):
                                                              "validation (fraction; 0: none)")
     split_seed: Optional[int] = Field(None, description="seed of the train/val split (default: the run's seed)")
     augment: Optional["AugmentConfig"] = Field(None, description="on-device augmentation of training batches")
-    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "split_seed", "augment")
+    task: Optional[Literal["multiclass", "multilabel", "regression"]] = Field(
+        None, description="what the targets mean (default: read from them: integer indices -> multiclass, "
+                          "0/1 rows -> multilabel, real values -> regression)")
+    inputs: Optional[Union[str, list[str]]] = Field(
+        None, description="dict batches: the key of the model's input, or a list of keys passed as model(**inputs)")
+    target: Optional[str] = Field(None, description="dict batches: the key of the target (default: the first of "
+                                                    "target, targets, label, labels, y)")
+    collate_fn: Optional[str] = Field(None, description="'package.module:fn' that makes a batch of a list of "
+                                                        "samples (data read through a DataLoader)")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (data read from files or code)")
+    pin_memory: Optional[bool] = Field(None, description="DataLoader pinned memory (default: on for CUDA)")
+    persistent_workers: Optional[bool] = Field(None, description="keep DataLoader workers between passes "
+                                                                 "(default: on when num_workers > 0)")
+    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "split_seed", "augment", "task", "inputs",
+            "target", "collate_fn", "num_workers", "pin_memory", "persistent_workers")
+
+    @model_validator(mode="after")
+    def _workers(self) -> "DataConfig":
+        if self.persistent_workers and self.num_workers == 0:
+            raise ValueError("persistent_workers: needs num_workers > 0, got num_workers 0")
+        return self
 
 
 class ModelConfig(Component):

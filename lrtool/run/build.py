@@ -52,12 +52,15 @@ class Setup:
         return metrics.MetricSet(self.metric_names, *self.task, device=self.device,
                                  probabilities=self.probabilities)
 
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
+    def augment(self, x: Any) -> Any:
         """Training-batch augmentation as the config asks (none by default)."""
         aug = self.cfg.data.augment
         if aug is None or not (aug.crop or aug.flip):
             return x
         from ..data import augment_batch
+
+        if not isinstance(x, torch.Tensor):
+            raise LrtoolError(f"data.augment: needs image batches (N, C, H, W), got {type(x).__name__} inputs")
 
         return augment_batch(x, crop=aug.crop, flip=aug.flip)
 
@@ -72,11 +75,16 @@ def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
     Returns:
         The data.Data with its train, val and test splits.
     """
-    from ..data import build_data
+    from ..data import LoaderOptions, build_data
+    from ..imports import resolve_callable
 
-    return build_data(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction,
-                      seed=cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed,
-                      device=device, key="data")
+    d = cfg.data
+    options = LoaderOptions(num_workers=d.num_workers, pin_memory=d.pin_memory,
+                            persistent_workers=d.persistent_workers, inputs=d.inputs, target=d.target, key="data",
+                            collate_fn=resolve_callable(d.collate_fn, "data.collate_fn") if d.collate_fn else None)
+    return build_data(d.name, d.kwargs, val_fraction=d.val_fraction,
+                      seed=cfg.seed if d.split_seed is None else d.split_seed,
+                      device=device, key="data", task=d.task, options=options)
 
 
 def build(cfg: Config, compile_model: bool = False) -> Setup:
@@ -100,8 +108,9 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     generator = engine.seed_everything(cfg.seed)
     data = build_dataset(cfg, device)
     torch.manual_seed(cfg.seed)  # the model's initial weights depend on the seed alone
+    # the model is checked on one real batch of the data (token ids for an embedding, dict inputs, ...)
     model = build_model(cfg.model.name, cfg.model.kwargs, input_shape=tuple(data.input_shape),
-                        num_classes=data.num_classes, key="model").to(device)
+                        num_classes=data.num_outputs, key="model", example=data.train.probe(2)).to(device)
     if cfg.train.channels_last:
         if len(data.input_shape) != 3:
             raise LrtoolError(f"train.channels_last: needs image data (C, H, W), "
@@ -145,17 +154,16 @@ def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: 
     from .. import metrics
     from ..optim import check_batch
 
+    if len(data.train) == 0:
+        return
     with torch.random.fork_rng(devices=[]):  # the run's random streams stay as the seed made them
-        batch = next(iter(data.train.batches(cfg.data.batch_size, shuffle=False)), None)
-        if batch is None:
-            return
-        x, y = batch
+        x, y = data.train.probe(min(cfg.data.batch_size, 64))
         was_training = model.training
         model.eval()  # no batch-norm statistics updated by the check
         try:
             with torch.no_grad():
-                out = model(x)
-        except Exception:  # noqa: BLE001 - the model check reports a model that cannot run the batch
+                out = engine.call_model(model, x)
+        except Exception:  # noqa: BLE001 - the model check (build_model) reports a model that cannot run
             return
         finally:
             model.train(was_training)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..data.batches import call_model
 from ..errors import LrtoolError
 from . import dist
 
@@ -95,11 +96,14 @@ class Precision:
         return torch.autocast(self.device.type, dtype=dtype)
 
 
-def forward_backward(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+def forward_backward(model: torch.nn.Module, x: Any, y: torch.Tensor, loss_fn: LossFn,
                      precision: Precision, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, output), detached."""
+    """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, output), detached.
+
+    `x` is the adapted batch's inputs: a tensor, or a dict the model takes as keyword arguments.
+    """
     with precision.autocast():
-        out = model(x)
+        out = call_model(model, x)
         loss = loss_fn(out, y)
     precision.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
     return loss.detach().float(), out.detach()
@@ -118,7 +122,7 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pre
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+def evaluate(model: torch.nn.Module, batches: Iterator[tuple[Any, torch.Tensor]],
              loss_fn: LossFn, precision: Precision, metrics: Any = None) -> tuple[float, dict[str, float]]:
     """Mean loss and the metrics over `batches`, model in eval mode (restored afterwards).
 
@@ -139,7 +143,7 @@ def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch
     try:
         for x, y in batches:
             with precision.autocast():
-                out = model(x)
+                out = call_model(model, x)
                 loss = loss_fn(out, y)
             total_loss = total_loss + loss.detach().double() * len(y)
             if metrics is not None:

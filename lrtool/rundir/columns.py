@@ -75,7 +75,7 @@ def schedule_columns(momentum: bool, groups: list[str]) -> list[str]:
 
 # the file names of a run directory
 STEPS_CSV, EPOCHS_CSV, LR_FIND_CSV, SCHEDULE_CSV = "steps.csv", "epochs.csv", "lr_find.csv", "schedule.csv"
-SUMMARY_JSON, CONFIG_YAML = "summary.json", "config.yaml"
+SUMMARY_JSON, CONFIG_YAML, CLASSES_JSON = "summary.json", "config.yaml", "classes.json"
 
 
 # which way a column improves: lrtool/metrics.py owns the rule (torch-free at import)
