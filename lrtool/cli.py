@@ -390,7 +390,7 @@ def compare(
 
 @app.command("list")
 def list_registries() -> None:
-    """What the registries hold: datasets, models, optimizers, losses, schedules."""
+    """What the registries hold: datasets, models, optimizers, losses, schedules, metrics."""
 
     def body() -> None:
         from rich.console import Console
