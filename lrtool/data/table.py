@@ -58,7 +58,7 @@ def _read(path: Path) -> Any:
         raise LrtoolError(f"{arg('path')}: cannot read '{path}': {one_line(e, with_type=True)}") from None
 
 
-@checks.takes(path=_file, target=_columns, features=checks.optional(_columns))
+@checks.takes(path=_file, features=checks.optional(_columns))
 def table(*, seed: int, val_fraction: float, task: str | None, path: Path, target: str | list[str],
           features: list[str] | None = None) -> Raw:
     """Rows of a CSV/Parquet file: `target` column(s) to predict from the numeric `features` (default: all others).
@@ -66,6 +66,7 @@ def table(*, seed: int, val_fraction: float, task: str | None, path: Path, targe
     A non-numeric target (or an integer one, unless data.task is regression) is a classification target;
     a list of 0/1 target columns is multilabel; real-valued targets are regression (data.task overrides).
     """
+    target = _columns(arg("target"), target)  # data.target, injected (so not checked by checks.takes)
     frame = _read(path)
     available = [str(c) for c in frame.columns]
     targets = [target] if isinstance(target, str) else list(target)
