@@ -32,21 +32,21 @@ def _columns(key: str, value: Any) -> list[str]:
 
 
 def _file(key: str, value: Any) -> Path:
-    """An existing .csv or .parquet file."""
+    """The path of a .csv or .parquet file (whether it exists is checked when it is read)."""
     if not isinstance(value, str) or not value:
         raise checks.fail(key, "the path of a .csv or .parquet file", value)
     path = Path(value).expanduser()
     if path.suffix.lower() not in SUFFIXES:
         raise checks.fail(key, f"a file ending in one of ({', '.join(SUFFIXES)})", value)
-    if not path.is_file():
-        raise LrtoolError(f"{key}: no such file '{path}'")
     return path
 
 
 def _read(path: Path) -> Any:
-    """The file as a pandas DataFrame; one-line errors for unreadable files."""
+    """The file as a pandas DataFrame; one-line errors for missing or unreadable files."""
     import pandas as pd
 
+    if not path.is_file():
+        raise LrtoolError(f"{arg('path')}: no such file '{path}'")
     try:
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path)
