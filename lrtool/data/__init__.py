@@ -5,9 +5,12 @@ split, per-channel mean/std from the training part only, float32, one move to th
 Only torch, numpy and the standard library are imported at module level: torchvision and
 scikit-learn take seconds to import and `lrtool --help` must stay fast.
 
-Layout: splits.py (TensorSplit, LoaderSplit, sharding), normalise.py, augment.py, and one module
-per source format (builtin, idx, cifar, imagefolder). To add a dataset, write its builder in such
-a module (keyword-only arguments, values declared with checks.takes) and register it below.
+Layout: task.py (the Task contract: multiclass / multilabel / regression and the output width, read
+by the loss and metric checks), batches.py (the batch adapter: tuples and dicts -> (inputs, target)),
+splits.py (TensorSplit, LoaderSplit, sharding), normalise.py, augment.py, code.py (the user's
+'module:callable'), and one module per source format (builtin, idx, cifar, imagefolder, table).
+To add a dataset, write its builder in such a module (keyword-only arguments, values declared with
+checks.takes) and register it below.
 """
 
 from __future__ import annotations

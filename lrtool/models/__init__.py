@@ -5,7 +5,8 @@ one example (without the batch dimension) and the number of classes from the dat
 supplies the rest. torchvision is imported lazily (it costs seconds), only when a name is not one
 of the built-ins.
 
-Layout: builtin.py (mlp, convnet, lenet), torchvision.py, user.py ('module:callable'). To add a
+Layout: builtin.py (mlp, convnet, lenet), torchvision.py (also `weights:` and head replacement),
+timm.py ('timm/<name>', optional), user.py ('module:callable'). To add a
 built-in, write its builder in builtin.py (values declared with checks.takes) and register it below.
 """
 
