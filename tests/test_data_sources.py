@@ -284,3 +284,26 @@ def test_user_modules_next_to_the_config_import_without_pythonpath(tmp_path):
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (project / "out" / "lr_find.csv").exists()
+
+
+def test_loader_options_reach_the_dataloader(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_options", SOURCES)
+    def collate(samples):
+        return torch.utils.data.default_collate(samples)
+
+    options = LoaderOptions(num_workers=2, pin_memory=False, persistent_workers=False, collate_fn=collate)
+    data = build_data(f"{name}:dataset", {}, val_fraction=0.2, seed=0, options=options)
+    loader, _ = data.train._loader(8, False)
+    assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (2, False, False)
+    assert loader.collate_fn is collate
+    default, _ = build_data(f"{name}:dataset", {}, val_fraction=0.2, seed=0,
+                            options=LoaderOptions(num_workers=1)).train._loader(8, False)
+    assert default.persistent_workers and not default.pin_memory  # workers kept between passes; CPU: no pinning
+
+
+def test_persistent_workers_without_workers_is_refused(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {name: digits, persistent_workers: true}\n")
+    result = invoke("find-lr", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "data.persistent_workers: needs num_workers > 0, got num_workers 0" in result.output
