@@ -133,7 +133,7 @@ def test_registry_names_and_aliases():
         assert DATASETS.help(name)
     assert DATASETS.canonical("Fashion-MNIST") == "fashion_mnist"
     assert DATASETS.canonical("CIFAR-10") == "cifar10"
-    assert INJECTED == ("seed", "val_fraction", "num_workers")
+    assert INJECTED == ("seed", "val_fraction", "num_workers", "task", "target")
 
 
 def test_unknown_name_lists_choices_and_suggests():

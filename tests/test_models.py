@@ -254,7 +254,7 @@ def test_bad_module_paths():
 
 
 def test_injected_names():
-    assert INJECTED == ("input_shape", "num_classes")
+    assert INJECTED == ("input_shape", "num_classes", "in_chans")
 
 
 def test_importing_models_does_not_import_torchvision():

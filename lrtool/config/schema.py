@@ -53,8 +53,9 @@ class DataConfig(Component):
                           "0/1 rows -> multilabel, real values -> regression)")
     inputs: Optional[Union[str, list[str]]] = Field(
         None, description="dict batches: the key of the model's input, or a list of keys passed as model(**inputs)")
-    target: Optional[str] = Field(None, description="dict batches: the key of the target (default: the first of "
-                                                    "target, targets, label, labels, y)")
+    target: Optional[Union[str, list[str]]] = Field(
+        None, description="dict batches: the key of the target (default: the first of target, targets, label, "
+                          "labels, y); table: the target column(s)")
     collate_fn: Optional[str] = Field(None, description="'package.module:fn' that makes a batch of a list of "
                                                         "samples (data read through a DataLoader)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (data read from files or code)")

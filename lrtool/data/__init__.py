@@ -5,9 +5,12 @@ split, per-channel mean/std from the training part only, float32, one move to th
 Only torch, numpy and the standard library are imported at module level: torchvision and
 scikit-learn take seconds to import and `lrtool --help` must stay fast.
 
-Layout: splits.py (TensorSplit, LoaderSplit, sharding), normalise.py, augment.py, and one module
-per source format (builtin, idx, cifar, imagefolder). To add a dataset, write its builder in such
-a module (keyword-only arguments, values declared with checks.takes) and register it below.
+Layout: task.py (the Task contract: multiclass / multilabel / regression and the output width, read
+by the loss and metric checks), batches.py (the batch adapter: tuples and dicts -> (inputs, target)),
+splits.py (TensorSplit, LoaderSplit, sharding), normalise.py, augment.py, code.py (the user's
+'module:callable'), and one module per source format (builtin, idx, cifar, imagefolder, table).
+To add a dataset, write its builder in such a module (keyword-only arguments, values declared with
+checks.takes) and register it below.
 """
 
 from __future__ import annotations
@@ -57,9 +60,9 @@ DATASETS.add("iris", table.iris, help="scikit-learn's iris set: 150 rows x 4 fea
 DATASETS.add("diabetes", table.diabetes,
              help="scikit-learn's diabetes set: 442 rows x 10 features, regression (disease progression)")
 
-# Parameters lrtool passes to every builder itself (num_workers: to those that name it, from data.num_workers;
-# task: to those that name it, from data.task).
-INJECTED = ("seed", "val_fraction", "num_workers", "task")
+# Parameters lrtool passes to every builder itself; num_workers, task and target only to builders that name
+# them, from the data section's own keys of the same names (which also serve DataLoaders and dict batches).
+INJECTED = ("seed", "val_fraction", "num_workers", "task", "target")
 
 
 def _checked(name: str, kwargs: dict, key: str) -> dict:
@@ -120,12 +123,16 @@ def build_data(name: str, kwargs: dict, *, val_fraction: float, seed: int,
     token = KEY.set(key)
     try:
         if is_spec(name):
+            if options.target is not None and not isinstance(options.target, str):
+                raise checks.fail(f"{key}.target", "one key of the dict batches", options.target)
             data = code_data(name, kwargs, val_fraction=val_fraction, seed=seed, task=task, options=options, key=key)
         else:
             builder = DATASETS.get(name, key=f"{key}.name")
             named = inspect.signature(builder).parameters
-            kwargs = {**kwargs, **{k: v for k, v in (("num_workers", options.num_workers), ("task", task))
-                                   if k in named}}
+            if "target" in named and named["target"].default is inspect.Parameter.empty and options.target is None:
+                raise LrtoolError(f"{key}.target: required by dataset '{DATASETS.canonical(name)}' but not set")
+            given = (("num_workers", options.num_workers), ("task", task), ("target", options.target))
+            kwargs = {**kwargs, **{k: v for k, v in given if k in named and (k != "target" or v is not None)}}
             made = builder(seed=seed, val_fraction=val_fraction, **kwargs)
             if isinstance(made, Raw) and task is not None:
                 made.task = task

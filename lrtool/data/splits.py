@@ -151,7 +151,7 @@ class LoaderOptions:
     persistent_workers: bool | None = None  # None: on when num_workers > 0 (workers survive between passes)
     collate_fn: Callable[[list], Any] | None = None  # None: torch's default_collate
     inputs: str | list[str] | None = None  # dict batches: the model's input key(s) (see batches.split_batch)
-    target: str | None = None  # dict batches: the target key
+    target: str | list[str] | None = None  # dict batches: the target key (a list: the table's columns)
     key: str = "data"  # the config section, for messages
 
 

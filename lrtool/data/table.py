@@ -32,21 +32,21 @@ def _columns(key: str, value: Any) -> list[str]:
 
 
 def _file(key: str, value: Any) -> Path:
-    """An existing .csv or .parquet file."""
+    """The path of a .csv or .parquet file (whether it exists is checked when it is read)."""
     if not isinstance(value, str) or not value:
         raise checks.fail(key, "the path of a .csv or .parquet file", value)
     path = Path(value).expanduser()
     if path.suffix.lower() not in SUFFIXES:
         raise checks.fail(key, f"a file ending in one of ({', '.join(SUFFIXES)})", value)
-    if not path.is_file():
-        raise LrtoolError(f"{key}: no such file '{path}'")
     return path
 
 
 def _read(path: Path) -> Any:
-    """The file as a pandas DataFrame; one-line errors for unreadable files."""
+    """The file as a pandas DataFrame; one-line errors for missing or unreadable files."""
     import pandas as pd
 
+    if not path.is_file():
+        raise LrtoolError(f"{arg('path')}: no such file '{path}'")
     try:
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path)
@@ -58,7 +58,7 @@ def _read(path: Path) -> Any:
         raise LrtoolError(f"{arg('path')}: cannot read '{path}': {one_line(e, with_type=True)}") from None
 
 
-@checks.takes(path=_file, target=_columns, features=checks.optional(_columns))
+@checks.takes(path=_file, features=checks.optional(_columns))
 def table(*, seed: int, val_fraction: float, task: str | None, path: Path, target: str | list[str],
           features: list[str] | None = None) -> Raw:
     """Rows of a CSV/Parquet file: `target` column(s) to predict from the numeric `features` (default: all others).
@@ -66,6 +66,7 @@ def table(*, seed: int, val_fraction: float, task: str | None, path: Path, targe
     A non-numeric target (or an integer one, unless data.task is regression) is a classification target;
     a list of 0/1 target columns is multilabel; real-valued targets are regression (data.task overrides).
     """
+    target = _columns(arg("target"), target)  # data.target, injected (so not checked by checks.takes)
     frame = _read(path)
     available = [str(c) for c in frame.columns]
     targets = [target] if isinstance(target, str) else list(target)

@@ -5,7 +5,8 @@ one example (without the batch dimension) and the number of classes from the dat
 supplies the rest. torchvision is imported lazily (it costs seconds), only when a name is not one
 of the built-ins.
 
-Layout: builtin.py (mlp, convnet, lenet), torchvision.py, user.py ('module:callable'). To add a
+Layout: builtin.py (mlp, convnet, lenet), torchvision.py (also `weights:` and head replacement),
+timm.py ('timm/<name>', optional), user.py ('module:callable'). To add a
 built-in, write its builder in builtin.py (values declared with checks.takes) and register it below.
 """
 
@@ -21,6 +22,8 @@ from ..errors import LrtoolError, one_line
 from ..registry import Registry, did_you_mean, format_choices
 from . import builtin
 from .base import INJECTED, InputShapeError
+from .timm import PREFIX as TIMM_PREFIX
+from .timm import TimmModel
 from .torchvision import TorchvisionModel, torchvision_names
 from .user import CallableModel
 
@@ -35,6 +38,8 @@ def _fallback(name: str) -> Any:
     """Resolve a name that is not a built-in: 'pkg.mod:callable' or a torchvision classifier."""
     if ":" in name:
         return CallableModel(name)
+    if name.startswith(TIMM_PREFIX):
+        return TimmModel(name[len(TIMM_PREFIX):])
     lowered = name.lower()
     if lowered in torchvision_names():
         return TorchvisionModel(lowered)
@@ -44,7 +49,7 @@ def _fallback(name: str) -> Any:
 MODELS = Registry(
     "model", fallback=_fallback,
     fallback_hint="or any torchvision classification model (e.g. resnet18), "
-                  "or 'package.module:callable'",
+                  "or 'timm/<model_name>', or 'package.module:callable'",
 )
 
 MODELS.add("mlp", builtin.mlp, help="fully connected net on the flattened input "
@@ -57,7 +62,7 @@ MODELS.add("lenet", builtin.lenet, "lenet5", help="LeNet-5: conv6-pool-conv16-po
 def _resolve(name: str, key: str) -> Any:
     """The builder for `name`; unknown names get a did-you-mean over torchvision names too."""
     name = str(name)
-    if name in MODELS or ":" in name:
+    if name in MODELS or ":" in name or name.startswith(TIMM_PREFIX):
         return MODELS.get(name, key)
     found = _fallback(name)
     if found is not None:
@@ -76,6 +81,8 @@ def _label(name: str, builder: Any) -> str:
         return builder.name
     if isinstance(builder, CallableModel):
         return builder.spec
+    if isinstance(builder, TimmModel):
+        return builder.label
     return MODELS.canonical(name) or str(name)
 
 
@@ -101,7 +108,7 @@ def validate_model(name: str, kwargs: dict, key: str = "model") -> None:
 def _checked(builder: Any, kwargs: Any, key: str) -> dict[str, Any]:
     """The model's arguments with their names (and, for built-ins, values) checked."""
     kwargs = checks.kwargs_dict(kwargs, key)
-    if isinstance(builder, (TorchvisionModel, CallableModel)):
+    if isinstance(builder, (TorchvisionModel, CallableModel, TimmModel)):
         builder.check_kwargs(kwargs, key)
         return kwargs
     checks.check_kwargs(builder, kwargs, key, injected=INJECTED)
@@ -138,7 +145,7 @@ def build_model(name: str, kwargs: dict, *, input_shape: tuple[int, ...], num_cl
     kwargs = _checked(builder, kwargs, key)
     label = _label(name, builder)
     try:
-        if isinstance(builder, (TorchvisionModel, CallableModel)):
+        if isinstance(builder, (TorchvisionModel, CallableModel, TimmModel)):
             model = builder.build(input_shape, num_classes, kwargs, key)
         else:
             model = builder(input_shape, num_classes, **kwargs)

@@ -36,6 +36,8 @@ class CallableModel:
         except (TypeError, ValueError):
             accepted = {}
         injected = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+        if len(input_shape) == 3:  # image data: the channel count under timm's name
+            injected["in_chans"] = int(input_shape[0])
         # Only parameters it names explicitly: a **kwargs catch-all may forward them anywhere.
         call_kwargs = {n: v for n, v in injected.items()
                        if n in accepted and accepted[n].kind in (
