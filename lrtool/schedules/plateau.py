@@ -9,13 +9,12 @@ from typing import Any
 from .context import Ctx
 from .plan import Curve
 
-# the common choices; any train_/val_<loss or metric> is accepted in form here and checked against the
-# run's configured metrics before training starts (run/trainer.py)
-MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
-
 
 def check_monitor(ctx: Ctx, monitor: Any) -> str:
-    """A plateau schedule's monitor: a train_/val_ column of the loss or a metric (lrtool/metrics.py)."""
+    """A plateau schedule's monitor: a train_/val_ column of the loss or a metric (lrtool/metrics.py).
+
+    Checked in form here; against the run's configured metrics before training starts (run/trainer.py).
+    """
     from ..errors import LrtoolError
     from ..metrics import check_column_form
 
