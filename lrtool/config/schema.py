@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
 
@@ -116,6 +116,20 @@ class TrainConfig(_Strict):
     channels_last: bool = Field(False, description="channels-last memory format (image models)")
     compile: bool = Field(False, description="wrap the model in torch.compile")
     on_nan: Literal["stop", "continue"] = Field("stop", description="what a non-finite loss does to the run")
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_form(cls, value: Optional[str]) -> Optional[str]:
+        """A train_/val_ column in form; whether the run measures it is checked once its metrics are known."""
+        from ..errors import LrtoolError
+        from ..metrics import check_column_form
+
+        if value is None:
+            return value
+        try:
+            return check_column_form(value, "train.monitor")
+        except LrtoolError as err:
+            raise ValueError(str(err).split(": ", 1)[1]) from None
 
 
 class FindLRConfig(_Strict):
