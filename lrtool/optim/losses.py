@@ -149,10 +149,10 @@ def _torch_kwargs(cls: type, kwargs: dict[str, Any], key: str, device: Any) -> d
             out[arg] = checks.choice(f"{key}.{arg}", value, valid)
         elif arg in ("weight", "pos_weight"):
             out[arg] = None if value is None else _tensor(f"{key}.{arg}", value, device)
-        elif isinstance(value, (list, tuple)):
-            out[arg] = _tensor(f"{key}.{arg}", value, device)
         elif arg in declared:
             out[arg] = declared[arg](f"{key}.{arg}", value)
+        elif isinstance(value, (list, tuple)):
+            out[arg] = _tensor(f"{key}.{arg}", value, device)
         else:
             out[arg] = value
     return out
