@@ -129,8 +129,8 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     if compile_model and cfg.train.compile:
         net = torch.compile(net)
         eval_net = model if dist.is_distributed() else net
-    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, names, task, monitor,
-                 outputs_probabilities(loss_fn), net, eval_net)
+    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, metric_names=names, task=task,
+                 monitor=monitor, probabilities=outputs_probabilities(loss_fn), net=net, eval_net=eval_net)
 
 
 def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
