@@ -19,6 +19,7 @@ from lrtool.data import (
     DATASETS,
     INJECTED,
     Data,
+    LoaderOptions,
     LoaderSplit,
     TensorSplit,
     augment_batch,
@@ -132,7 +133,7 @@ def test_registry_names_and_aliases():
         assert DATASETS.help(name)
     assert DATASETS.canonical("Fashion-MNIST") == "fashion_mnist"
     assert DATASETS.canonical("CIFAR-10") == "cifar10"
-    assert INJECTED == ("seed", "val_fraction")
+    assert INJECTED == ("seed", "val_fraction", "num_workers", "task", "target")
 
 
 def test_unknown_name_lists_choices_and_suggests():
@@ -249,7 +250,7 @@ def test_import_stays_light():
     Checked on the source (a subprocess would spend seconds importing torch): every
     module-level import is the standard library, numpy, torch or lrtool itself.
     """
-    allowed = {"__future__", "gzip", "inspect", "math", "os", "pickle", "contextvars", "dataclasses",
+    allowed = {"__future__", "collections", "gzip", "inspect", "math", "os", "pickle", "contextvars", "dataclasses",
                "functools", "pathlib", "typing", "numpy", "torch"}
     files = sorted(Path(lrdata.__file__).parent.glob("*.py"))
     assert len(files) > 5  # the package's modules, not only __init__
@@ -557,7 +558,7 @@ def test_imagefolder_val_class_unknown_to_train(split_images):
 def test_imagefolder_with_workers(flat_images):
     kw = {"root": str(flat_images), "image_size": 8}
     plain = build_data("imagefolder", kw, val_fraction=0.2, seed=0)
-    workers = build_data("imagefolder", {**kw, "num_workers": 2}, val_fraction=0.2, seed=0)
+    workers = build_data("imagefolder", kw, val_fraction=0.2, seed=0, options=LoaderOptions(num_workers=2))
     expected_x, expected_y = all_batches(plain.train, 5)
     for _ in range(2):  # the second pass reuses the persistent workers
         x, y = all_batches(workers.train, 5)

@@ -220,7 +220,10 @@ def test_state_is_restored_bit_for_bit(opt, how):
 def test_periodic_validation_on_fixed_subset():
     model, opt = make()
     val = xor_task(64, seed=1)
-    res = run(model, opt, cfg(start_lr=1e-4, end_lr=1.0, num_iter=25, val_every=5), val=val)
+    from lrtool.metrics import MetricSet
+
+    res = run(model, opt, cfg(start_lr=1e-4, end_lr=1.0, num_iter=25, val_every=5), val=val,
+              val_metrics=MetricSet(["accuracy"], "multiclass", 2))
     # seeded, and the LR stays low enough to complete: every 5th step, and the last
     assert res.stop_reason == "completed"
     measured = [r for r in res.rows if "val_acc" in r]

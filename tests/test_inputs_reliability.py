@@ -365,7 +365,7 @@ def user_models(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.parametrize("module,code,expected", [
     ("exit_on_import", 2, "model.name: importing module 'exit_on_import' for 'exit_on_import:make' called "
-                          "sys.exit(0); a model module must not exit"),
+                          "sys.exit(0); a module named in the config must not exit"),
     ("exit_in_constructor", 2, "model.name: exit_in_constructor:make called sys.exit(0) while building the model"),
     ("raise_in_constructor", 2, "model.name: building the model with raise_in_constructor:make failed: "
                                 "RuntimeError: no GPU kernel for this"),

@@ -245,7 +245,8 @@ def test_bad_torchvision_kwargs():
 def test_bad_module_paths():
     assert one_line_error(validate_model, "no_such_pkg_xyz.models:make", {}) == (
         "model: cannot import module 'no_such_pkg_xyz.models' for "
-        "'no_such_pkg_xyz.models:make': No module named 'no_such_pkg_xyz'")
+        "'no_such_pkg_xyz.models:make': No module named 'no_such_pkg_xyz' "
+        "(searched the config's folder, the working directory and sys.path)")
     assert one_line_error(validate_model, "os.path:", {}) == (
         "model: 'os.path:' is not of the form 'package.module:callable'")
     assert one_line_error(validate_model, "os:sep", {}) == (
@@ -253,7 +254,7 @@ def test_bad_module_paths():
 
 
 def test_injected_names():
-    assert INJECTED == ("input_shape", "num_classes")
+    assert INJECTED == ("input_shape", "num_classes", "in_chans")
 
 
 def test_importing_models_does_not_import_torchvision():

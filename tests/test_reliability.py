@@ -134,7 +134,8 @@ MATRIX = [
     ("bad-precision", ["train", "{d}/good.yaml", "--set", "train.precision=fp8", "--out", "{d}/out"],
      "expected 'fp32', 'bf16' or 'fp16', got 'fp8'"),
     ("bad-monitor", ["train", "{d}/good.yaml", "--set", "train.monitor=acc", "--out", "{d}/out"],
-     "--set train.monitor: expected 'val_acc' or 'val_loss', got 'acc'"),
+     "--set train.monitor: expected train_<metric> or val_<metric> with <metric> loss or a metric's column "
+     "(loss, acc, f1, precision, recall, exact_match, mae, mse, rmse, r2, top<k>), got 'acc'"),
     # registry names, with the valid choices
     ("unknown-dataset", ["train", "{d}/good.yaml", "--set", "data.name=digitz", "--out", "{d}/out"],
      ("unknown dataset 'digitz' (did you mean 'digits'?); valid choices: ", "synthetic", "mnist")),
@@ -261,13 +262,13 @@ import torch
 
 
 class Net(torch.nn.Module):
-    def __init__(self, input_shape, num_classes, fail_at=3, nan_at=0):
+    def __init__(self, input_shape, num_classes, fail_at=4, nan_at=0):
         super().__init__()
         self.fc = torch.nn.Linear(input_shape[0], num_classes)
         self.calls, self.fail_at, self.nan_at = 0, fail_at, nan_at
 
     def forward(self, x):
-        self.calls += 1  # call 1 is lrtool's shape check before training
+        self.calls += 1  # calls 1 and 2 are lrtool's checks before training (model; loss and metrics)
         if self.calls == self.fail_at:
             raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (32x8 and 5x3)\\n(a second line)")
         out = self.fc(x)
@@ -276,7 +277,7 @@ class Net(torch.nn.Module):
         return out
 
 
-def make(input_shape, num_classes, fail_at=3, nan_at=0):
+def make(input_shape, num_classes, fail_at=4, nan_at=0):
     return Net(input_shape, num_classes, fail_at, nan_at)
 """
 
@@ -328,9 +329,9 @@ def test_an_exception_inside_the_range_test_fails_the_run(user_model, tmp_path):
 
 def test_nan_mid_run_keeps_the_last_good_checkpoint(user_model, tmp_path):
     run = tmp_path / "run"
-    # forward calls: 1 the shape check, 2-6 the 5 steps of epoch 1, 7 validation, 8-12 epoch 2, 13 validation:
-    # the outputs turn NaN at the first step of epoch 3, after two good checkpoints
-    res = invoke("train", user_model, "--out", run, "--set", "model.fail_at=0", "--set", "model.nan_at=14")
+    # forward calls: 1-2 the checks (model; loss and metrics), 3-7 the 5 steps of epoch 1, 8 validation,
+    # 9-13 epoch 2, 14 validation: the outputs turn NaN at the first step of epoch 3, after two good checkpoints
+    res = invoke("train", user_model, "--out", run, "--set", "model.fail_at=0", "--set", "model.nan_at=15")
     assert res.exit_code == 1, res.output
     s = summary(run)
     assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite" and s["exit_code"] == 1

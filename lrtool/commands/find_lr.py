@@ -34,6 +34,8 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
     run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
     with run.lock("find-lr"):
         run.write_config(dump_config(cfg))
+        if setup.data.classes:
+            run.write_classes(setup.data.classes)
         config_path = str(config) if config else None
         if progress is None:
             return RunResult(run_find_lr(setup, run, config_path=config_path), run.path)

@@ -119,6 +119,8 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
     run = RunDir.create(out, stem, schedule.name)
     with run.lock("train"):
         run.write_config(dump_config(cfg))
+        if setup.data.classes:
+            run.write_classes(setup.data.classes)
         return _train(setup, run, schedule, plan, config_path, None, live, echo, tags=tags)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
 
@@ -48,7 +48,28 @@ class DataConfig(Component):
                                                              "validation (fraction; 0: none)")
     split_seed: Optional[int] = Field(None, description="seed of the train/val split (default: the run's seed)")
     augment: Optional["AugmentConfig"] = Field(None, description="on-device augmentation of training batches")
-    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "split_seed", "augment")
+    task: Optional[Literal["multiclass", "multilabel", "regression"]] = Field(
+        None, description="what the targets mean (default: read from them: integer indices -> multiclass, "
+                          "0/1 rows -> multilabel, real values -> regression)")
+    inputs: Optional[Union[str, list[str]]] = Field(
+        None, description="dict batches: the key of the model's input, or a list of keys passed as model(**inputs)")
+    target: Optional[Union[str, list[str]]] = Field(
+        None, description="dict batches: the key of the target (default: the first of target, targets, label, "
+                          "labels, y); table: the target column(s)")
+    collate_fn: Optional[str] = Field(None, description="'package.module:fn' that makes a batch of a list of "
+                                                        "samples (data read through a DataLoader)")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (data read from files or code)")
+    pin_memory: Optional[bool] = Field(None, description="DataLoader pinned memory (default: on for CUDA)")
+    persistent_workers: Optional[bool] = Field(None, description="keep DataLoader workers between passes "
+                                                                 "(default: on when num_workers > 0)")
+    _own = ("name", "batch_size", "eval_batch_size", "val_fraction", "split_seed", "augment", "task", "inputs",
+            "target", "collate_fn", "num_workers", "pin_memory", "persistent_workers")
+
+    @model_validator(mode="after")
+    def _workers(self) -> "DataConfig":
+        if self.persistent_workers and self.num_workers == 0:
+            raise ValueError("persistent_workers: needs num_workers > 0, got num_workers 0")
+        return self
 
 
 class ModelConfig(Component):
@@ -94,7 +115,10 @@ class TrainConfig(_Strict):
     accumulate: int = Field(1, gt=0, description="micro-batches per optimizer step")
     grad_clip: Optional[float] = Field(None, gt=0, description="max global gradient norm (L2; none: no clipping)")
     log_every: int = Field(10, gt=0, description="steps between host reads of loss/accuracy (optimizer steps)")
-    monitor: Literal["val_acc", "val_loss"] = Field("val_acc", description="metric that picks best.pt")
+    metrics: Optional[list[str]] = Field(None, description="metrics by name (accuracy, f1, top5, mae, rmse, r2, "
+                                                            "...; none: the task's defaults; []: loss only)")
+    monitor: Optional[str] = Field(None, description="column that picks best.pt: val_<metric>, train_<metric>, "
+                                                     "val_loss or train_loss (default: val_<first metric>)")
     checkpoints: bool = Field(True, description="write checkpoints/last.pt and best.pt every epoch")
     plots: bool = Field(True, description="draw lr.png, loss.png and metrics.png")
     channels_last: bool = Field(False, description="channels-last memory format (image models)")
@@ -103,6 +127,20 @@ class TrainConfig(_Strict):
     loggers: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list, description="extra views of the run, each an optional extra: tensorboard, mlflow")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="the mlflow logger's store")
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_form(cls, value: Optional[str]) -> Optional[str]:
+        """A train_/val_ column in form; whether the run measures it is checked once its metrics are known."""
+        from ..errors import LrtoolError
+        from ..metrics import check_column_form
+
+        if value is None:
+            return value
+        try:
+            return check_column_form(value, "train.monitor")
+        except LrtoolError as err:
+            raise ValueError(str(err).split(": ", 1)[1]) from None
 
 
 class FindLRConfig(_Strict):

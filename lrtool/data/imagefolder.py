@@ -12,7 +12,8 @@ from .. import checks
 from ..errors import LrtoolError, one_line
 from .normalise import STATS_MAX_IMAGES, Moments
 from .sources import KEY, arg
-from .splits import Data, LoaderSplit, Raw, generator, split_indices
+from .splits import Data, LoaderOptions, LoaderSplit, Raw, generator, split_indices
+from .task import MULTICLASS, Task
 
 _VAL_DIRS = ("val", "valid", "validation")
 
@@ -142,8 +143,8 @@ def imagefolder(*, seed: int, val_fraction: float, root: Path, image_size: int =
     channels = 1 if grayscale else 3
 
     def loader_split(name: str) -> LoaderSplit | None:
-        return LoaderSplit(splits[name], num_workers=num_workers) if name in splits else None
+        return LoaderSplit(splits[name], options=LoaderOptions(num_workers=num_workers)) if name in splits else None
 
     return Data(train=loader_split("train"), val=loader_split("val"), test=loader_split("test"),
-                input_shape=(channels, size, size), num_classes=num_classes, name="imagefolder",
+                input_shape=(channels, size, size), task=Task(MULTICLASS, num_classes), name="imagefolder",
                 mean=tuple(mean.tolist()), std=tuple(std.tolist()))

@@ -6,6 +6,7 @@ import torch
 
 from ..errors import LrtoolError
 from .splits import Data, Raw, TensorSplit, split_indices
+from .task import as_targets, infer_task
 
 # Chunk size (samples) for the statistics pass, shared with the streaming path's batches.
 STATS_CHUNK = 2048
@@ -74,16 +75,22 @@ def prepare(raw: Raw, val_fraction: float, seed: int, key: str = "data") -> Data
         moments.update(chunk)
     mean, std = moments.result(key)
 
+    # the task is read from every split's targets together, so a class seen only in val still counts
+    every = [y] + [part[1] for part in (val, raw.test) if part is not None]
+    task = infer_task(torch.cat([t.reshape(len(t), *y.shape[1:]) for t in every]), raw.task,
+                      num_classes=raw.num_classes, key=f"{key}.task")
+
     def finish(xs: torch.Tensor, ys: torch.Tensor, is_float: bool = False) -> TensorSplit:
         xs = xs if is_float else to_float(xs, raw.scale)
-        return TensorSplit(normalise_(xs, mean, std), ys.to(torch.int64))
+        return TensorSplit(normalise_(xs, mean, std), as_targets(ys, task))
 
     return Data(
         train=finish(train_x, y, is_float=True),
         val=finish(*val) if val is not None else None,
         test=finish(*raw.test) if raw.test is not None else None,
         input_shape=tuple(int(s) for s in train_x.shape[1:]),
-        num_classes=raw.num_classes,
+        task=task,
+        classes=raw.classes,
         name="",
         mean=tuple(mean.tolist()),
         std=tuple(std.tolist()),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
 from ..errors import LrtoolError
+from .batches import split_batch, to_device
+from .task import Task, as_targets
 
 
 class _Split:
@@ -101,6 +103,10 @@ class TensorSplit(_Split):
             idx = order[i * batch_size:(i + 1) * batch_size]
             yield self.x[idx], self.y[idx]
 
+    def probe(self, n: int = 2) -> tuple[Any, torch.Tensor]:
+        """The first `n` samples as one batch (inputs, target): a real batch to check the model on."""
+        return self.x[:n], self.y[:n]
+
     def subset(self, n: int) -> TensorSplit:
         """The first `n` samples (all of them when n >= len): a fixed subset, e.g. for cheap validation.
 
@@ -136,22 +142,61 @@ class _Order(torch.utils.data.Sampler):
         return len(self.order)
 
 
-class LoaderSplit(_Split):
-    """One split read through a DataLoader (files decoded on the fly), batches moved to the device."""
+@dataclass
+class LoaderOptions:
+    """How a LoaderSplit reads its Dataset and turns what it yields into (inputs, target) batches."""
 
-    def __init__(self, dataset: torch.utils.data.Dataset, *, num_workers: int = 0,
-                 device: torch.device | str = "cpu"):
+    num_workers: int = 0
+    pin_memory: bool | None = None  # None: on when batches go to a CUDA device
+    persistent_workers: bool | None = None  # None: on when num_workers > 0 (workers survive between passes)
+    collate_fn: Callable[[list], Any] | None = None  # None: torch's default_collate
+    inputs: str | list[str] | None = None  # dict batches: the model's input key(s) (see batches.split_batch)
+    target: str | list[str] | None = None  # dict batches: the target key (a list: the table's columns)
+    key: str = "data"  # the config section, for messages
+
+
+class LoaderSplit(_Split):
+    """One split read through a DataLoader (files decoded, user Datasets read), batches moved to the device.
+
+    Each batch goes through the batch adapter (tuples `(x, y, *extra)` or dicts -> (inputs, target)); floating
+    inputs become float32 and targets take the dtype of the task (`task`, set by the data source), because
+    default_collate turns Python floats into float64, which no float32 model or loss takes.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, *, options: LoaderOptions | None = None,
+                 device: torch.device | str = "cpu", task: Task | None = None):
         self.dataset = dataset
-        self.num_workers = num_workers
+        self.options = options or LoaderOptions()
         self.device = torch.device(device)
+        self.task = task
         # one DataLoader kept per split so persistent workers survive between passes
         self._cached: tuple[tuple[int, bool], torch.utils.data.DataLoader, _Order] | None = None
+
+    @property
+    def num_workers(self) -> int:
+        return self.options.num_workers
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"LoaderSplit(n={len(self)}, num_workers={self.num_workers}, device={self.device})"
+
+    def adapt(self, batch: Any) -> tuple[Any, Any]:
+        """(inputs, target) of one collated batch, with the dtypes the model and loss expect, on the device."""
+        o = self.options
+        x, y = split_batch(batch, o.key, inputs=o.inputs, target=o.target)
+        x = _float32(x)
+        if not isinstance(y, torch.Tensor):
+            y = torch.as_tensor(y)
+        if self.task is not None:
+            y = as_targets(y, self.task)
+        return to_device(x, self.device), to_device(y, self.device)
+
+    def probe(self, n: int = 2) -> tuple[Any, Any]:
+        """The first `n` samples collated into one batch, in this process (no workers started)."""
+        collate = self.options.collate_fn or torch.utils.data.default_collate
+        return self.adapt(collate([self.dataset[i] for i in range(min(n, len(self)))]))
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
                 drop_last: bool = False,
@@ -183,9 +228,8 @@ class LoaderSplit(_Split):
             # every rank part is batch_size long but the last, so the loader's batches line up with them
             parts = list(_rank_batches(torch.randperm(len(self), generator=generator), batch_size, drop_last, shard))
             order.order = torch.cat(parts).tolist() if parts else []
-        non_blocking = self.device.type == "cuda"
-        for x, y in loader:
-            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
+        for batch in loader:
+            yield self.adapt(batch)
 
     def subset(self, n: int) -> LoaderSplit:
         """The first `n` samples (all of them when n >= len): a fixed subset, e.g. for cheap validation.
@@ -199,26 +243,39 @@ class LoaderSplit(_Split):
         if n < 0:
             raise ValueError(f"subset: n must be >= 0, got {n}")
         part = torch.utils.data.Subset(self.dataset, range(min(n, len(self))))
-        return LoaderSplit(part, num_workers=self.num_workers, device=self.device)
+        return LoaderSplit(part, options=self.options, device=self.device, task=self.task)
 
     def to(self, device: torch.device | str) -> LoaderSplit:
         """The same split delivering batches on `device` (self when it already does)."""
         device = torch.device(device)
         if device == self.device:
             return self
-        return LoaderSplit(self.dataset, num_workers=self.num_workers, device=device)
+        return LoaderSplit(self.dataset, options=self.options, device=device, task=self.task)
 
     def _loader(self, batch_size: int, drop_last: bool) -> tuple[torch.utils.data.DataLoader, _Order]:
         """The DataLoader for these batch settings, made once and reused."""
         if self._cached is not None and self._cached[0] == (batch_size, drop_last):
             return self._cached[1], self._cached[2]
         order = _Order(len(self))
+        o = self.options
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=batch_size, sampler=order, drop_last=drop_last,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            pin_memory=self.device.type == "cuda")
+            self.dataset, batch_size=batch_size, sampler=order, drop_last=drop_last, collate_fn=o.collate_fn,
+            num_workers=o.num_workers,
+            persistent_workers=o.num_workers > 0 if o.persistent_workers is None else o.persistent_workers,
+            pin_memory=self.device.type == "cuda" if o.pin_memory is None else o.pin_memory)
         self._cached = ((batch_size, drop_last), loader, order)
         return loader, order
+
+
+def _float32(x: Any) -> Any:
+    """Floating tensors (also inside dicts, tuples) as float32: default_collate makes float64 of Python floats."""
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.is_floating_point() and x.dtype != torch.float32 else x
+    if isinstance(x, dict):
+        return {k: _float32(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_float32(v) for v in x)
+    return x
 
 
 def _shard_bounds(n: int, shard: tuple[int, int]) -> tuple[int, int]:
@@ -259,12 +316,23 @@ class Data:
     val: TensorSplit | LoaderSplit | None  # None when val_fraction == 0 and the set has no own val
     test: TensorSplit | LoaderSplit | None  # the dataset's own test split, when it has one
     input_shape: tuple[int, ...]
-    num_classes: int
+    task: Task  # what the targets mean and the model's output width (read by the loss and metric checks)
     name: str
     # the normalisation applied (per channel, or per feature for flat inputs), in the units of
     # the raw data divided by its scale (e.g. [0, 1] for 8-bit images)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    classes: list | None = None  # the label of each class index, when the source maps labels (e.g. `table`)
+
+    @property
+    def num_outputs(self) -> int:
+        """The model's output width: classes, labels or real values per sample."""
+        return self.task.num_outputs
+
+    @property
+    def num_classes(self) -> int:
+        """The model's output width (the name model builders take; classes for a multiclass task)."""
+        return self.task.num_outputs
 
 
 @dataclass
@@ -272,10 +340,12 @@ class Raw:
     """What an in-memory builder returns: CPU arrays, not yet split, scaled, normalised or moved."""
 
     train: tuple[torch.Tensor, torch.Tensor]
-    num_classes: int
+    num_classes: int | None = None  # classes of a multiclass set (None: read from the targets)
     val: tuple[torch.Tensor, torch.Tensor] | None = None  # the set's own val split
     test: tuple[torch.Tensor, torch.Tensor] | None = None
     scale: float = 1.0  # raw values are divided by this first (255 for 8-bit images)
+    task: str | None = None  # multiclass | multilabel | regression; None: read from the targets
+    classes: list | None = None  # the label of each class index, when the source mapped labels to indices
 
 
 def generator(seed: int) -> torch.Generator:

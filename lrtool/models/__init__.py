@@ -5,7 +5,8 @@ one example (without the batch dimension) and the number of classes from the dat
 supplies the rest. torchvision is imported lazily (it costs seconds), only when a name is not one
 of the built-ins.
 
-Layout: builtin.py (mlp, convnet, lenet), torchvision.py, user.py ('module:callable'). To add a
+Layout: builtin.py (mlp, convnet, lenet), torchvision.py (also `weights:` and head replacement),
+timm.py ('timm/<name>', optional), user.py ('module:callable'). To add a
 built-in, write its builder in builtin.py (values declared with checks.takes) and register it below.
 """
 
@@ -21,6 +22,8 @@ from ..errors import LrtoolError, one_line
 from ..registry import Registry, did_you_mean, format_choices
 from . import builtin
 from .base import INJECTED, InputShapeError
+from .timm import PREFIX as TIMM_PREFIX
+from .timm import TimmModel
 from .torchvision import TorchvisionModel, torchvision_names
 from .user import CallableModel
 
@@ -35,6 +38,8 @@ def _fallback(name: str) -> Any:
     """Resolve a name that is not a built-in: 'pkg.mod:callable' or a torchvision classifier."""
     if ":" in name:
         return CallableModel(name)
+    if name.startswith(TIMM_PREFIX):
+        return TimmModel(name[len(TIMM_PREFIX):])
     lowered = name.lower()
     if lowered in torchvision_names():
         return TorchvisionModel(lowered)
@@ -44,7 +49,7 @@ def _fallback(name: str) -> Any:
 MODELS = Registry(
     "model", fallback=_fallback,
     fallback_hint="or any torchvision classification model (e.g. resnet18), "
-                  "or 'package.module:callable'",
+                  "or 'timm/<model_name>', or 'package.module:callable'",
 )
 
 MODELS.add("mlp", builtin.mlp, help="fully connected net on the flattened input "
@@ -57,7 +62,7 @@ MODELS.add("lenet", builtin.lenet, "lenet5", help="LeNet-5: conv6-pool-conv16-po
 def _resolve(name: str, key: str) -> Any:
     """The builder for `name`; unknown names get a did-you-mean over torchvision names too."""
     name = str(name)
-    if name in MODELS or ":" in name:
+    if name in MODELS or ":" in name or name.startswith(TIMM_PREFIX):
         return MODELS.get(name, key)
     found = _fallback(name)
     if found is not None:
@@ -76,6 +81,8 @@ def _label(name: str, builder: Any) -> str:
         return builder.name
     if isinstance(builder, CallableModel):
         return builder.spec
+    if isinstance(builder, TimmModel):
+        return builder.label
     return MODELS.canonical(name) or str(name)
 
 
@@ -101,7 +108,7 @@ def validate_model(name: str, kwargs: dict, key: str = "model") -> None:
 def _checked(builder: Any, kwargs: Any, key: str) -> dict[str, Any]:
     """The model's arguments with their names (and, for built-ins, values) checked."""
     kwargs = checks.kwargs_dict(kwargs, key)
-    if isinstance(builder, (TorchvisionModel, CallableModel)):
+    if isinstance(builder, (TorchvisionModel, CallableModel, TimmModel)):
         builder.check_kwargs(kwargs, key)
         return kwargs
     checks.check_kwargs(builder, kwargs, key, injected=INJECTED)
@@ -109,17 +116,20 @@ def _checked(builder: Any, kwargs: Any, key: str) -> dict[str, Any]:
 
 
 def build_model(name: str, kwargs: dict, *, input_shape: tuple[int, ...], num_classes: int,
-                key: str = "model", check_forward: bool = True) -> nn.Module:
+                key: str = "model", check_forward: bool = True, example: tuple[Any, Any] | None = None) -> nn.Module:
     """Build a model for the data, in training mode on the CPU.
 
     Args:
         name: as for validate_model.
         kwargs: the model's own arguments from the config.
         input_shape: shape of one example without the batch dimension, e.g. (1, 28, 28).
-        num_classes: number of classes; the model must output (batch, num_classes) logits.
+        num_classes: the output width (classes, labels or real values per sample); the model must
+            output (batch, num_classes).
         key: dotted config key used in error messages.
-        check_forward: run a dummy batch through the model (eval mode, no grad) and check the
-            output shape, so a model/data mismatch is reported before training starts.
+        check_forward: run a batch through the model (eval mode, no grad) and check the output
+            shape, so a model/data mismatch is reported before training starts.
+        example: one real batch (inputs, target) of the data to check with (inputs a tensor or a
+            dict of keyword arguments); None: a batch of zeros of `input_shape`.
 
     Returns:
         The model.
@@ -135,7 +145,7 @@ def build_model(name: str, kwargs: dict, *, input_shape: tuple[int, ...], num_cl
     kwargs = _checked(builder, kwargs, key)
     label = _label(name, builder)
     try:
-        if isinstance(builder, (TorchvisionModel, CallableModel)):
+        if isinstance(builder, (TorchvisionModel, CallableModel, TimmModel)):
             model = builder.build(input_shape, num_classes, kwargs, key)
         else:
             model = builder(input_shape, num_classes, **kwargs)
@@ -144,19 +154,37 @@ def build_model(name: str, kwargs: dict, *, input_shape: tuple[int, ...], num_cl
     except (TypeError, ValueError) as err:
         raise LrtoolError(f"{key}: {label} rejected its arguments: {one_line(err)}") from err
     if check_forward:
-        _check_output(model, input_shape, num_classes, label, key)
+        _check_output(model, input_shape, num_classes, label, key, example)
     return model
 
 
 def _check_output(model: nn.Module, input_shape: tuple[int, ...], num_classes: int,
-                  label: str, key: str) -> None:
-    """Run a dummy batch through `model` and check it gives (batch, num_classes) logits."""
-    shape = (_CHECK_BATCH, *input_shape)
+                  label: str, key: str, example: tuple[Any, Any] | None = None) -> None:
+    """Run a batch (real when given, else zeros) through `model` and check the output's shape.
+
+    The output must be (batch, num_classes) for class-index targets and (batch, *target shape) for
+    multi-hot or real-valued targets.
+    """
+    from ..data.batches import call_model, first_tensor, to_device
+
+    if example is None:
+        inputs: Any = torch.zeros((_CHECK_BATCH, *input_shape))
+        expected = (_CHECK_BATCH, num_classes)
+    else:
+        inputs, target = to_device(example, torch.device("cpu"))
+        batch = len(target)
+        per_sample = tuple(target.shape[1:]) if target.dim() > 1 else (num_classes,)
+        expected = (batch, *per_sample)
+    given = first_tensor(inputs)
+    shape = tuple(given.shape) if given is not None else type(inputs).__name__
+    if isinstance(inputs, dict):
+        shape = "{" + ", ".join(f"{k}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
+                                for k, v in inputs.items()) + "}"
     was_training = model.training
     model.eval()  # eval: BatchNorm running statistics are left untouched
     try:
         with torch.no_grad():
-            out = model(torch.zeros(shape))
+            out = call_model(model, inputs)
     except Exception as err:
         raise LrtoolError(f"{key}: {label} fails on a batch of shape {shape}: "
                           f"{one_line(err, with_type=True)}") from err
@@ -165,10 +193,9 @@ def _check_output(model: nn.Module, input_shape: tuple[int, ...], num_classes: i
                           "a model must not exit") from None
     finally:
         model.train(was_training)
-    expected = (_CHECK_BATCH, num_classes)
     if not isinstance(out, torch.Tensor):
         raise LrtoolError(f"{key}: {label} returns a {type(out).__name__} for a batch of shape "
                           f"{shape}; expected a tensor of shape {expected}")
     if tuple(out.shape) != expected:
         raise LrtoolError(f"{key}: {label} gives output of shape {tuple(out.shape)} for a batch "
-                          f"of shape {shape}; expected {expected} (batch, num_classes)")
+                          f"of shape {shape}; expected {expected} (batch, outputs)")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # Parameters lrtool passes to every builder itself; a config may not set them.
-INJECTED = ("input_shape", "num_classes")
+# in_chans: the channels of image data, for models that take it (timm's convention).
+INJECTED = ("input_shape", "num_classes", "in_chans")
 
 
 class InputShapeError(ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -104,16 +105,125 @@ class TorchvisionModel:
         if ("init_weights" in params and params["init_weights"].default is None
                 and "init_weights" not in kwargs and not pretrained):
             kwargs["init_weights"] = True
+        weights = kwargs.pop("weights", None)
+        local = _local_weights(weights, f"{key}.weights")
+        if weights is not None and local is None:
+            # a weights enum fixes the head to its own classes (1000 for ImageNet): built with it, then replaced
+            _weights_enum(self.name, weights, f"{key}.weights")
+            kwargs["weights"] = weights
         try:
-            model = builder(num_classes=num_classes, **kwargs)
+            if local is not None:
+                model = _with_local_weights(builder, self.name, num_classes, kwargs, local, f"{key}.weights")
+            elif weights is not None:
+                model = builder(**kwargs)
+            else:
+                model = builder(num_classes=num_classes, **kwargs)
+        except LrtoolError:
+            raise
         except (TypeError, ValueError, AssertionError) as err:
             raise LrtoolError(
                 f"{key}: {self.name} rejected its arguments: {one_line(err)}") from err
         except (OSError, RuntimeError) as err:  # weights that cannot be downloaded or loaded
-            raise LrtoolError(f"{key}: {self.name} could not be built: {one_line(err)}") from err
+            hint = "; pretrained weights are downloaded once: give model.weights a local file instead" \
+                if weights is not None else ""
+            raise LrtoolError(f"{key}: {self.name} could not be built: {one_line(err)}{hint}") from err
+        if weights is not None:
+            replace_head(model, num_classes, self.name, key)
         if channels != 3:
             _adapt_first_conv(model, channels, self.name, key)
         return model
+
+
+def _weights_enum(name: str, weights: Any, key: str) -> Any:
+    """The torchvision weights enum member `weights` names ('DEFAULT', 'IMAGENET1K_V1', 'ResNet18_Weights.X')."""
+    import torchvision.models
+
+    enum = torchvision.models.get_model_weights(name)
+    member = str(weights).split(".")[-1]
+    if member == "DEFAULT" or member in enum.__members__:
+        return enum[member] if member != "DEFAULT" else enum.DEFAULT
+    names = [m for m in enum.__members__ if m != "DEFAULT"]
+    raise LrtoolError(f"{key}: expected DEFAULT, one of ({', '.join(names)}) or the path of a "
+                      f"weights file, got {weights!r}")
+
+
+def _local_weights(weights: Any, key: str) -> Path | None:
+    """The path of a weights file, when `weights` names one (a path separator or a .pt/.pth/.bin ending)."""
+    if not isinstance(weights, str) or not ("/" in weights or "\\" in weights or
+                                            weights.endswith((".pt", ".pth", ".bin"))):
+        return None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise LrtoolError(f"{key}: no such weights file '{path}'")
+    return path
+
+
+def _state_dict(path: Path, key: str) -> dict[str, torch.Tensor]:
+    """The state dict in a weights file: saved directly, or under 'model'/'state_dict' (lrtool's checkpoints)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors alike mean "not a weights file"
+        raise LrtoolError(f"{key}: cannot read '{path}' as a state dict: {one_line(err, with_type=True)}") from None
+    for inner in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(inner), dict):
+            state = state[inner]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise LrtoolError(f"{key}: '{path}' holds no state dict (a mapping of parameter names to tensors)")
+    return state
+
+
+def _with_local_weights(builder: Callable[..., nn.Module], name: str, num_classes: int, kwargs: dict[str, Any],
+                        path: Path, key: str) -> nn.Module:
+    """The model with the file's weights, built with the file's number of classes (the head is replaced after)."""
+    state = _state_dict(path, key)
+    model = builder(num_classes=num_classes, **kwargs)
+    head = _head(model, num_classes)
+    saved = state.get(f"{head[0]}.weight") if head is not None else None
+    if saved is not None and saved.shape[0] != num_classes:
+        model = builder(num_classes=int(saved.shape[0]), **kwargs)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = [f"{len(ks)} {what} key(s) (first: {ks[0]})" for what, ks in (("missing", missing),
+                                                                                ("unexpected", unexpected)) if ks]
+        raise LrtoolError(f"{key}: '{path}' does not match {name}: {', '.join(parts)}")
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise LrtoolError(f"{key}: '{path}' does not match {name}: {len(wrong)} tensor(s) of another shape "
+                          f"(first: {wrong[0]})")
+    model.load_state_dict(state)
+    return model
+
+
+def _head(model: nn.Module, outputs: int) -> tuple[str, nn.Module] | None:
+    """The classifier head: the last Linear (or 1x1 Conv2d) layer with `outputs` outputs, and its name."""
+    found = None
+    for child_name, child in model.named_modules():
+        if isinstance(child, nn.Linear) and child.out_features == outputs:
+            found = (child_name, child)
+        elif isinstance(child, nn.Conv2d) and child.kernel_size == (1, 1) and child.out_channels == outputs:
+            found = (child_name, child)
+    return found
+
+
+def replace_head(model: nn.Module, num_classes: int, name: str, key: str) -> None:
+    """Give a pretrained classifier a fresh head of `num_classes` outputs when its own has another size."""
+    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
+    outputs = last.out_features if isinstance(last, nn.Linear) else last.out_channels
+    if outputs == num_classes:
+        return
+    head = _head(model, outputs)
+    if head is None:
+        raise LrtoolError(f"{key}: cannot find the classifier head of {name} to give it {num_classes} outputs")
+    path, old = head
+    parent = model.get_submodule(path.rpartition(".")[0]) if "." in path else model
+    if isinstance(old, nn.Linear):
+        new: nn.Module = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    else:
+        new = nn.Conv2d(old.in_channels, num_classes, 1, bias=old.bias is not None)
+    setattr(parent, path.rpartition(".")[2], new)
 
 
 def _adapt_first_conv(model: nn.Module, channels: int, name: str, key: str) -> None:

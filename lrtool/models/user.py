@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any, Callable
 
@@ -10,7 +9,7 @@ from torch import nn
 
 from .. import checks
 from ..errors import LrtoolError, one_line
-from ..registry import did_you_mean
+from ..imports import resolve_callable
 from .base import INJECTED
 
 
@@ -22,32 +21,7 @@ class CallableModel:
 
     def resolve(self, key: str) -> Callable[..., Any]:
         """Import the module and return the callable; one-line LrtoolError when that fails."""
-        module_name, _, attr_path = self.spec.partition(":")
-        if not module_name or not attr_path:
-            raise LrtoolError(f"{key}: '{self.spec}' is not of the form 'package.module:callable'")
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as err:
-            raise LrtoolError(
-                f"{key}: cannot import module '{module_name}' for '{self.spec}': "
-                f"{one_line(err)}") from err
-        except Exception as err:  # the user's module itself failed while importing
-            raise LrtoolError(
-                f"{key}: importing module '{module_name}' for '{self.spec}' failed: "
-                f"{type(err).__name__}: {one_line(err)}") from err
-        except SystemExit as err:  # lrtool's exit code is lrtool's, not a side effect of an import
-            raise LrtoolError(f"{key}.name: importing module '{module_name}' for '{self.spec}' called "
-                              f"sys.exit({err.code!r}); a model module must not exit") from None
-        for part in attr_path.split("."):  # 'module:Class.factory' is allowed
-            if not hasattr(obj, part):
-                public = [n for n in dir(obj) if not n.startswith("_")]
-                raise LrtoolError(
-                    f"{key}: '{module_name}' has no attribute '{attr_path}'"
-                    f"{did_you_mean(part, public)}")
-            obj = getattr(obj, part)
-        if not callable(obj):
-            raise LrtoolError(f"{key}: '{self.spec}' is a {type(obj).__name__}, not a callable")
-        return obj
+        return resolve_callable(self.spec, key)
 
     def check_kwargs(self, kwargs: dict[str, Any], key: str) -> None:
         """Raise LrtoolError naming `key.<arg>` for an argument the callable does not take."""
@@ -62,6 +36,8 @@ class CallableModel:
         except (TypeError, ValueError):
             accepted = {}
         injected = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+        if len(input_shape) == 3:  # image data: the channel count under timm's name
+            injected["in_chans"] = int(input_shape[0])
         # Only parameters it names explicitly: a **kwargs catch-all may forward them anywhere.
         call_kwargs = {n: v for n, v in injected.items()
                        if n in accepted and accepted[n].kind in (

@@ -23,7 +23,7 @@ from .. import ranks
 from ..errors import LrtoolError
 from . import columns
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_text, overwrite_in_place
-from .columns import higher_is_better
+from .columns import CLASSES_JSON, higher_is_better
 from .csvlog import CsvLog, CsvRows, NoLog, read_csv_frame, read_csv_rows
 from .lock import RunLock
 from .summary import STATUSES, RunSummary, load_summary, parse_summary, read_run_summary, summary_json
@@ -128,6 +128,11 @@ class RunDir:
         """config.yaml, as the run resolved it."""
         if self.writes:
             atomic_write_text(self.file("config.yaml"), text)
+
+    def write_classes(self, classes: list) -> None:
+        """classes.json: the label of each class index, when the data mapped labels to indices (e.g. `table`)."""
+        if self.writes:
+            atomic_write_text(self.file(CLASSES_JSON), json.dumps({"classes": classes}, indent=1) + "\n")
 
     def read_summary(self) -> dict[str, Any]:
         """summary.json as this run wrote it (a dict to update), {} before the first write."""

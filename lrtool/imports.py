@@ -1,0 +1,71 @@
+"""'package.module:callable' names from a config: the import path they are found on, and their import.
+
+A config may name the user's own code for data, model and loss. Such code usually sits next to the config
+or in the project folder the command runs from, which the `lrtool` console script (unlike `python -m`) does
+not put on sys.path: `add_config_paths` puts both there, once per config file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import LrtoolError, one_line
+from .registry import did_you_mean
+
+
+def add_config_paths(config_path: str | Path | None) -> None:
+    """Put the config file's folder and the current working directory on sys.path (front, once each).
+
+    Args:
+        config_path: the config file given on the command line, or None (only the cwd is added).
+    """
+    folders = [Path(config_path).resolve().parent] if config_path is not None else []
+    folders.append(Path(os.getcwd()).resolve())
+    for folder in reversed(folders):  # the config's folder ends up first
+        entry = str(folder)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    # DataLoader workers started by spawn/forkserver rebuild sys.path from the parent's, so they see these too
+
+
+def is_spec(name: Any) -> bool:
+    """Whether `name` has the 'package.module:callable' form."""
+    return isinstance(name, str) and ":" in name
+
+
+def resolve_callable(spec: str, key: str) -> Callable[..., Any]:
+    """Import 'package.module:callable' (or 'module:Class.factory'); one-line LrtoolError naming `key` on failure.
+
+    Args:
+        spec: the 'package.module:callable' string from the config.
+        key: the dotted config key that gave it.
+
+    Returns:
+        The callable.
+    """
+    module_name, _, attr_path = spec.partition(":")
+    if not module_name or not attr_path:
+        raise LrtoolError(f"{key}: '{spec}' is not of the form 'package.module:callable'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise LrtoolError(f"{key}: cannot import module '{module_name}' for '{spec}': {one_line(err)} "
+                          f"(searched the config's folder, the working directory and sys.path)") from err
+    except Exception as err:  # the user's module itself failed while importing
+        raise LrtoolError(f"{key}: importing module '{module_name}' for '{spec}' failed: "
+                          f"{type(err).__name__}: {one_line(err)}") from err
+    except SystemExit as err:  # lrtool's exit code is lrtool's, not a side effect of an import
+        raise LrtoolError(f"{key}.name: importing module '{module_name}' for '{spec}' called "
+                          f"sys.exit({err.code!r}); a module named in the config must not exit") from None
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            raise LrtoolError(f"{key}: '{module_name}' has no attribute '{attr_path}'{did_you_mean(part, public)}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise LrtoolError(f"{key}: '{spec}' is a {type(obj).__name__}, not a callable")
+    return obj

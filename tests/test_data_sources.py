@@ -1,0 +1,309 @@
+"""Data from code (`module:callable`), tables via pandas, scikit-learn's tabular sets, batches and the task contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lrtool.data import LoaderOptions, LoaderSplit, Task, TensorSplit, build_data, infer_task
+from lrtool.data.batches import split_batch
+from lrtool.errors import LrtoolError
+from lrtool.run import engine
+
+from .conftest import invoke
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def module(tmp_path: Path, monkeypatch, name: str, source: str) -> str:
+    """Write the user module `name` into tmp_path and put tmp_path on the import path; returns its name."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return name
+
+
+SOURCES = """
+    import numpy as np
+    import torch
+
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self, n):
+            self.x = torch.arange(n * 2, dtype=torch.float64).reshape(n, 2)
+            self.y = [i % 3 for i in range(n)]
+        def __len__(self):
+            return len(self.y)
+        def __getitem__(self, i):
+            return self.x[i], self.y[i], "extra"
+
+    def dataset(n=50):
+        return Pairs(n)
+
+    def mapping(n=20):
+        return {"train": Pairs(n), "val": Pairs(5)}
+
+    def triple():
+        return Pairs(20), Pairs(6), Pairs(4)
+
+    def arrays(n=40):
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(n, 3)), rng.normal(size=n) * 0.4 + 2.5
+
+    def wrong():
+        return "not data"
+
+    def tokens(n=30):
+        ids = torch.randint(1, 20, (n, 7))
+        return torch.utils.data.TensorDataset(ids, torch.arange(n) % 2)
+
+    class Bag(torch.nn.Module):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.embed = torch.nn.EmbeddingBag(20, 4)
+            self.head = torch.nn.Linear(4, num_classes)
+        def forward(self, ids):
+            return self.head(self.embed(ids))
+"""
+
+
+def test_code_dataset_split_by_val_fraction_and_seed(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_split", SOURCES)
+    a = build_data(f"{name}:dataset", {"n": 50}, val_fraction=0.2, seed=3)
+    b = build_data(f"{name}:dataset", {"n": 50}, val_fraction=0.2, seed=3)
+    c = build_data(f"{name}:dataset", {"n": 50}, val_fraction=0.2, seed=4)
+    assert isinstance(a.train, LoaderSplit) and (len(a.train), len(a.val)) == (40, 10)
+    assert a.val.dataset.indices == b.val.dataset.indices != c.val.dataset.indices
+    assert a.task == Task("multiclass", 3) and a.input_shape == (2,) and a.name == f"{name}:dataset"
+    x, y = next(a.train.batches(8, shuffle=False))
+    # (x, y, *extra) items: the extra is dropped; float64 inputs become float32, class indices int64
+    assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (8, 2)
+
+
+def test_code_mapping_tuple_and_arrays(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_forms", SOURCES)
+    m = build_data(f"{name}:mapping", {}, val_fraction=0.2, seed=0)
+    assert (len(m.train), len(m.val), m.test) == (20, 5, None)
+    t = build_data(f"{name}:triple", {}, val_fraction=0.2, seed=0)
+    assert (len(t.train), len(t.val), len(t.test)) == (20, 6, 4)
+    arr = build_data(f"{name}:arrays", {}, val_fraction=0.25, seed=0)
+    assert isinstance(arr.train, TensorSplit) and (len(arr.train), len(arr.val)) == (30, 10)
+    # a real-valued target keeps its value: truncation to an integer class would make all of them 2
+    assert arr.task == Task("regression", 1) and arr.train.y.dtype == torch.float32
+    assert arr.train.y.shape == (30, 1) and not torch.equal(arr.train.y, arr.train.y.round())
+
+
+def test_code_returning_something_else_is_one_line(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_wrong", SOURCES)
+    with pytest.raises(LrtoolError) as e:
+        build_data(f"{name}:wrong", {}, val_fraction=0.2, seed=0)
+    assert str(e.value) == ("data.name: src_wrong:wrong returned a str; expected a torch Dataset, a mapping or "
+                            "tuple of train/val[/test] Datasets, or arrays/tensors (x, y)")
+    with pytest.raises(LrtoolError, match=r"^data.size: unknown argument"):
+        build_data(f"{name}:dataset", {"size": 3}, val_fraction=0.2, seed=0)
+
+
+def test_embedding_model_is_checked_on_a_real_batch(tmp_path, monkeypatch):
+    from lrtool.models import build_model
+
+    name = module(tmp_path, monkeypatch, "src_tokens", SOURCES)
+    data = build_data(f"{name}:tokens", {}, val_fraction=0.2, seed=0)
+    assert data.train.probe(2)[0].dtype == torch.int64
+    model = build_model(f"{name}:Bag", {}, input_shape=data.input_shape, num_classes=data.num_outputs,
+                        example=data.train.probe(2))
+    assert model(data.train.probe(2)[0]).shape == (2, 2)
+    with pytest.raises(LrtoolError, match="fails on a batch of shape"):  # zeros of float: what used to be fed
+        build_model(f"{name}:Bag", {}, input_shape=data.input_shape, num_classes=2)
+
+
+DICTS = """
+    import torch
+
+    class Texts(torch.utils.data.Dataset):
+        def __len__(self):
+            return 24
+        def __getitem__(self, i):
+            return {"input_ids": torch.full((i % 5 + 1,), i % 7 + 1), "labels": i % 2}
+
+    def texts():
+        return Texts()
+
+    def pad(samples):
+        ids = torch.nn.utils.rnn.pad_sequence([s["input_ids"] for s in samples], batch_first=True)
+        return {"input_ids": ids, "attention_mask": ids != 0, "labels": torch.tensor([s["labels"] for s in samples])}
+
+    class Model(torch.nn.Module):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.embed = torch.nn.Embedding(8, 4, padding_idx=0)
+            self.head = torch.nn.Linear(4, num_classes)
+        def forward(self, input_ids, attention_mask):
+            m = attention_mask.unsqueeze(-1).float()
+            return self.head((self.embed(input_ids) * m).sum(1) / m.sum(1))
+"""
+
+
+def test_dict_batches_with_collate_fn_reach_the_model_as_keywords(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_dicts", DICTS)
+    import importlib
+
+    user = importlib.import_module(name)
+    options = LoaderOptions(collate_fn=user.pad, inputs=["input_ids", "attention_mask"], target="labels")
+    data = build_data(f"{name}:texts", {}, val_fraction=0.25, seed=0, options=options)
+    x, y = next(data.train.batches(6, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert set(x) == {"input_ids", "attention_mask"} and y.dtype == torch.int64 and len(y) == 6
+    model = user.Model(2)
+    precision = engine.Precision("fp32", torch.device("cpu"))
+    loss, _ = engine.forward_backward(model, x, y, torch.nn.functional.cross_entropy, precision)
+    assert torch.isclose(loss, torch.nn.functional.cross_entropy(model(**x), y).detach())
+    val_loss, _ = engine.evaluate(model, data.val.batches(4, shuffle=False), torch.nn.functional.cross_entropy,
+                                  precision)
+    assert np.isfinite(val_loss)
+
+
+def test_dict_batch_errors_list_the_keys():
+    batch = {"input_ids": torch.zeros(2), "label_ids": torch.zeros(2)}
+    with pytest.raises(LrtoolError) as e:
+        split_batch(batch, "data", target="labels")
+    assert str(e.value) == "data.target: expected a key 'labels' in the dict batches, got keys (input_ids, label_ids)"
+    with pytest.raises(LrtoolError) as e:
+        split_batch(batch, "data", inputs=["input_ids", "mask"], target="label_ids")
+    assert str(e.value) == "data.inputs: expected key(s) (mask) in the dict batches, got keys (input_ids, label_ids)"
+    x, y = split_batch(batch, "data", inputs="input_ids", target="label_ids")
+    assert x is batch["input_ids"] and y is batch["label_ids"]
+
+
+def test_infer_task_from_targets():
+    assert infer_task(torch.tensor([0, 2, 1])) == Task("multiclass", 3)
+    assert infer_task(torch.tensor([[0.0, 1.0], [1.0, 1.0]])) == Task("multilabel", 2)
+    assert infer_task(torch.tensor([0.5, 2.0])) == Task("regression", 1)
+    assert infer_task(torch.tensor([0, 1]), "regression") == Task("regression", 1)
+    with pytest.raises(LrtoolError, match=r"^data.task: multiclass needs one integer class index per sample"):
+        infer_task(torch.tensor([0.5, 1.0]), "multiclass")
+
+
+def iris_csv(path: Path) -> Path:
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    frame["species"] = [str(bunch.target_names[i]) for i in bunch.target]
+    frame.drop(columns="target").to_csv(path, index=False)
+    return path
+
+
+def table(path: Path, target: str | list[str], **kwargs):
+    """build_data for the table source: the target comes from data.target (a loader option), as in a config."""
+    return build_data("table", {"path": str(path), **kwargs}, val_fraction=0.2, seed=0,
+                      options=LoaderOptions(target=target))
+
+
+def test_table_classification_maps_labels_and_standardises_on_train_only(tmp_path):
+    path = iris_csv(tmp_path / "iris.csv")
+    data = table(path, "species")
+    assert data.task == Task("multiclass", 3) and data.classes == ["setosa", "versicolor", "virginica"]
+    assert data.input_shape == (4,) and data.train.y.dtype == torch.int64
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    from lrtool.data.splits import split_indices
+
+    train_idx, val_idx = split_indices(len(frame), 0.2, 0)
+    raw = torch.tensor(frame.drop(columns="species").to_numpy(np.float32))
+    mean, std = raw[train_idx].mean(0), raw[train_idx].std(0, unbiased=False)
+    assert torch.allclose(data.val.x, (raw[val_idx] - mean) / std, atol=1e-5)
+    assert data.classes[int(data.val.y[0])] == frame["species"][int(val_idx[0])]
+
+
+def test_table_regression_and_errors(tmp_path):
+    path = iris_csv(tmp_path / "iris.csv")
+    reg = table(path, "sepal_length", features=["petal_width"])
+    assert reg.task == Task("regression", 1) and reg.input_shape == (1,)
+    assert not torch.equal(reg.train.y, reg.train.y.round())  # 5.1, 4.9, ... kept as they are
+    columns = "(sepal_length, sepal_width, petal_length, petal_width, species)"
+    with pytest.raises(LrtoolError) as e:
+        table(path, "kind")
+    assert str(e.value) == f"data.target: no column(s) (kind) in '{path}'; available columns: {columns}"
+    with pytest.raises(LrtoolError) as e:
+        table(path, "sepal_length", features=["species"])
+    assert str(e.value).startswith(f"data.features: column(s) (species) in '{path}' are not numeric; numeric "
+                                   "columns: (sepal_width, petal_length, petal_width)")
+    with pytest.raises(LrtoolError, match=r"^data.path: no such file"):
+        table(tmp_path / "no.csv", "y")
+
+
+@pytest.mark.parametrize("name,task,features", [("breast_cancer", Task("multiclass", 2), 30),
+                                                ("wine", Task("multiclass", 3), 13),
+                                                ("iris", Task("multiclass", 3), 4),
+                                                ("diabetes", Task("regression", 1), 10)])
+def test_sklearn_tabular_builtins(name, task, features):
+    data = build_data(name, {}, val_fraction=0.2, seed=0)
+    assert data.task == task and data.input_shape == (features,)
+    assert data.train.y.dtype == task.target_dtype
+    assert torch.allclose(data.train.x.mean(0), torch.zeros(features), atol=1e-4)
+
+
+def test_table_run_saves_the_class_mapping(tmp_path):
+    path = iris_csv(tmp_path / "iris.csv")
+    config = tmp_path / "iris.yaml"
+    config.write_text(f"seed: 0\ndevice: cpu\ndata: {{name: table, path: '{path}', target: species, batch_size: 16}}\n"
+                      "model: {name: mlp, hidden: [8]}\nfind_lr: {num_iter: 10}\n")
+    result = invoke("find-lr", config, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "classes.json").read_text()) == {
+        "classes": ["setosa", "versicolor", "virginica"]}
+
+
+def test_user_modules_next_to_the_config_import_without_pythonpath(tmp_path):
+    """The installed console script puts neither the cwd nor the config's folder on sys.path: lrtool does."""
+    project = tmp_path / "project"
+    (project / "cfg").mkdir(parents=True)
+    (project / "cfg" / "mynet.py").write_text(textwrap.dedent("""
+        import torch
+        def SmallNet(input_shape, num_classes):
+            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(input_shape[0], num_classes))
+    """))
+    (project / "mydata.py").write_text("import torch\n\ndef make(n=64):\n"
+                                       "    g = torch.Generator().manual_seed(0)\n"
+                                       "    x = torch.randn(n, 5, generator=g)\n"
+                                       "    return x, (x[:, 0] > 0).long()\n")
+    (project / "cfg" / "run.yaml").write_text("device: cpu\ndata: {name: 'mydata:make', batch_size: 16}\n"
+                                              "model: {name: 'mynet:SmallNet'}\nfind_lr: {num_iter: 5}\n")
+    launcher = tmp_path / "bin" / "lrtool_script.py"  # what the console script does: import and call main
+    launcher.parent.mkdir()
+    launcher.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom lrtool.cli import main\nmain()\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-P", str(launcher), "find-lr", "cfg/run.yaml", "--out", "out"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "out" / "lr_find.csv").exists()
+
+
+def test_loader_options_reach_the_dataloader(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_options", SOURCES)
+    def collate(samples):
+        return torch.utils.data.default_collate(samples)
+
+    options = LoaderOptions(num_workers=2, pin_memory=False, persistent_workers=False, collate_fn=collate)
+    data = build_data(f"{name}:dataset", {}, val_fraction=0.2, seed=0, options=options)
+    loader, _ = data.train._loader(8, False)
+    assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (2, False, False)
+    assert loader.collate_fn is collate
+    default, _ = build_data(f"{name}:dataset", {}, val_fraction=0.2, seed=0,
+                            options=LoaderOptions(num_workers=1)).train._loader(8, False)
+    assert default.persistent_workers and not default.pin_memory  # workers kept between passes; CPU: no pinning
+
+
+def test_persistent_workers_without_workers_is_refused(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {name: digits, persistent_workers: true}\n")
+    result = invoke("find-lr", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "data.persistent_workers: needs num_workers > 0, got num_workers 0" in result.output
