@@ -17,12 +17,15 @@ CATALOG_PATH = Path(__file__).with_name("catalog.json")
 def live_catalog() -> dict[str, Any]:
     """Every registry's names, one-line help and fallback hint, read from the registries themselves."""
     from .data import DATASETS
+    from .metrics import catalog_entries
     from .models import MODELS
     from .optim import LOSSES, OPTIMIZERS
     from .schedules import SCHEDULES
 
-    return {reg.kind: {"entries": [[name, reg.help(name)] for name in reg.names()], "hint": reg.fallback_hint}
-            for reg in (DATASETS, MODELS, OPTIMIZERS, LOSSES, SCHEDULES)}
+    out = {reg.kind: {"entries": [[name, reg.help(name)] for name in reg.names()], "hint": reg.fallback_hint}
+           for reg in (DATASETS, MODELS, OPTIMIZERS, LOSSES, SCHEDULES)}
+    out["metric"] = {"entries": catalog_entries(), "hint": "train.metrics: [...]; none: the task's defaults"}
+    return out
 
 
 def read_catalog() -> dict[str, Any]:

@@ -195,28 +195,28 @@ ScheduleOpt = Annotated[Optional[str], typer.Option(
 
 
 class _LiveTrain:
-    """Two rich progress bars (epochs, steps of the epoch) with loss, accuracy and LR."""
+    """Two rich progress bars (epochs, steps of the epoch) with loss, the running metrics and LR."""
 
     def __init__(self, console: Any):
         self.progress = _progress(console)
         self.metrics = ""
+        self.monitor: str | None = None
 
-    def start(self, plan: Any, p: Any) -> None:
-        self.plan = plan
+    def start(self, plan: Any, p: Any, monitor: str | None = None) -> None:
+        self.plan, self.monitor = plan, monitor
         self.progress.start()
         self.epochs = self.progress.add_task("epochs", total=plan.epochs, completed=p.epoch)
         self.steps = self.progress.add_task("steps", total=plan.steps_per_epoch, completed=p.epoch_steps)
 
-    def update(self, step: int, loss: float, lr: float, acc: float | None = None) -> None:
+    def update(self, step: int, loss: float, lr: float, metrics: dict[str, float] | None = None) -> None:
         done = step - (step - 1) // self.plan.steps_per_epoch * self.plan.steps_per_epoch
-        shown = f"  acc {acc:.3f}" if acc is not None else ""
+        shown = "".join(f"  {name} {value:.4g}" for name, value in (metrics or {}).items())
         self.progress.update(self.steps, completed=done,
                              description=f"loss {loss:.4g}{shown}  lr {lr:.3g}{self.metrics}")
 
     def epoch_done(self, p: Any) -> None:
-        best = p.best.get("val_acc") or p.best.get("val_loss") or p.best.get("train_loss")
-        self.metrics = f"  best {next(k for k in ('val_acc', 'val_loss', 'train_loss') if k in p.best)} " \
-                       f"{best['value']:.4g}" if best else ""
+        name = self.monitor if self.monitor in p.best else next(iter(p.best), None)
+        self.metrics = f"  best {name} {p.best[name]['value']:.4g}" if name else ""
         self.progress.update(self.epochs, completed=p.epoch, description=f"epoch {p.epoch}/{self.plan.epochs}")
         self.progress.update(self.steps, completed=0)
 
@@ -300,7 +300,7 @@ def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
     for col in ("metric", "final", "best", "best at"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     final = s.get("final") or {}
-    for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
+    for metric in [k for k in final if k.startswith(("train_", "val_"))]:
         if final.get(metric) is None:
             continue
         best = (s.get("best") or {}).get(metric)
@@ -369,7 +369,9 @@ def compare(
     out: OutOpt = None,
     target: Annotated[Optional[str], typer.Option(
         help="METRIC=VALUE: steps/epochs/seconds each run needed to reach it, e.g. val_acc=0.95")] = None,
-    metric: Annotated[str, typer.Option(help="The metric to rank by: val_acc, val_loss, train_loss, ...")] = "val_acc",
+    metric: Annotated[Optional[str], typer.Option(
+        help="The metric to rank by (val_acc, val_loss, val_mae, train_loss, ...; default: the runs' "
+             "train.monitor)")] = None,
     format_: Annotated[str, typer.Option("--format", help="table | csv | md | json (to stdout)")] = "table",
     x: Annotated[str, typer.Option("--x", help="x axis of the overlaid curves: step | epoch | time")] = "step",
     individual: Annotated[bool, typer.Option(help="Also list the runs inside each seed group.")] = False,
@@ -388,7 +390,7 @@ def compare(
 
 @app.command("list")
 def list_registries() -> None:
-    """What the registries hold: datasets, models, optimizers, losses, schedules."""
+    """What the registries hold: datasets, models, optimizers, losses, schedules, metrics."""
 
     def body() -> None:
         from rich.console import Console

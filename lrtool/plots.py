@@ -82,16 +82,16 @@ def plot_training(run_dir: Path) -> None:
         plt.close(fig)
     epochs = read_csv_frame(run_dir / C.EPOCHS_CSV)
     if epochs is not None and len(epochs):
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-        for col, style in ((C.TRAIN_LOSS, "-"), (C.VAL_LOSS, "--")):
-            if epochs[col].notna().any():
-                ax1.plot(epochs[C.EPOCH], epochs[col], style, marker="o", ms=3, label=col)
-        for col, style in ((C.TRAIN_ACC, "-"), (C.VAL_ACC, "--")):
-            if epochs[col].notna().any():
-                ax2.plot(epochs[C.EPOCH], epochs[col], style, marker="o", ms=3, label=col)
-        for ax, label in ((ax1, "loss"), (ax2, "accuracy")):
+        # one panel for the losses, then one per metric the run measured (its columns say which)
+        names = [c[len("train_"):] for c in epochs.columns if c.startswith("train_") and c != C.TRAIN_LOSS]
+        panels = ["loss", *names]
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+        for ax, name in zip(axes[0], panels):
+            for col, style in ((f"train_{name}", "-"), (f"val_{name}", "--")):
+                if col in epochs and epochs[col].notna().any():
+                    ax.plot(epochs[C.EPOCH], epochs[col], style, marker="o", ms=3, label=col)
             ax.set_xlabel("epoch")
-            ax.set_ylabel(label)
+            ax.set_ylabel(_METRIC_LABELS.get(name, name))
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8)
         fig.tight_layout()
@@ -99,11 +99,26 @@ def plot_training(run_dir: Path) -> None:
         plt.close(fig)
 
 
+# axis labels of the columns lrtool writes (others show their column name)
+_METRIC_LABELS = {"loss": "loss", "acc": "accuracy", "f1": "F1 score", "mae": "mean absolute error",
+                  "mse": "mean squared error", "rmse": "root mean squared error", "r2": "R^2"}
+
+
+def metric_label(col: str) -> str:
+    """'validation accuracy' for val_acc, 'training mae' style labels for the others."""
+    split, _, name = col.partition("_")
+    where = {"val": "validation", "train": "training", "test": "test"}.get(split, split)
+    return f"{where} {_METRIC_LABELS.get(name, name)}"
+
+
 def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path, title: str = "",
-                 log_x: bool = True) -> None:
-    """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; accuracy vs LR when measured."""
+                 log_x: bool = True, metric: str | None = C.VAL_ACC) -> None:
+    """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; the metric vs LR when measured.
+
+    `metric` is the validation column measured during the sweep (val_acc, val_mae, ...), or None.
+    """
     plt = _pyplot()
-    val = [r for r in rows if r.get(C.VAL_ACC) is not None]
+    val = [r for r in rows if metric and r.get(metric) is not None]
     fig, axes = plt.subplots(2 if val else 1, 1, figsize=(7, 6.5 if val else 4.2), sharex=True, squeeze=False)
     ax = axes[0][0]
     lrs = [r[C.LR] for r in rows]
@@ -131,9 +146,9 @@ def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path,
     ax.legend(fontsize=8, loc="best")
     if val:
         ax2 = axes[1][0]
-        ax2.plot([r[C.LR] for r in val], [r[C.VAL_ACC] for r in val], "o-", color="tab:green",
-                 label="validation accuracy")
-        ax2.set_ylabel("validation accuracy")
+        ax2.plot([r[C.LR] for r in val], [r[metric] for r in val], "o-", color="tab:green",
+                 label=metric_label(metric))
+        ax2.set_ylabel(metric_label(metric))
         ax2.grid(True, which="both", alpha=0.3)
         ax2.legend(fontsize=8)
         if log_x:

@@ -252,7 +252,7 @@ def test_mse_against_one_hot(batch):
     one_hot = torch.zeros(5, 4)
     one_hot[torch.arange(5), targets] = 1.0
     expected = ((outputs - one_hot) ** 2).mean()
-    torch.testing.assert_close(build_loss("mse", {})(outputs, targets), expected)
+    torch.testing.assert_close(build_loss("mse_one_hot", {})(outputs, targets), expected)
 
 
 def test_bce_one_vs_all(batch):
@@ -261,7 +261,7 @@ def test_bce_one_vs_all(batch):
     one_hot[torch.arange(5), targets] = 1.0
     p = torch.sigmoid(logits)
     expected = -(one_hot * p.log() + (1 - one_hot) * (1 - p).log()).mean()
-    torch.testing.assert_close(build_loss("bce", {})(logits, targets), expected)
+    torch.testing.assert_close(build_loss("bce_one_hot", {})(logits, targets), expected)
 
 
 def test_multi_margin(batch):
@@ -280,7 +280,7 @@ def test_multi_margin(batch):
 def test_loss_errors():
     assert one_line_error(validate_loss, "cross_entropy", {"smoothing": 0.1}).startswith(
         "loss.smoothing: unknown argument (did you mean 'label_smoothing'?)")
-    assert one_line_error(validate_loss, "mse", {"reduction": "sum"}) == (
+    assert one_line_error(validate_loss, "mse_one_hot", {"reduction": "sum"}) == (
         "loss.reduction: unknown argument; valid arguments: (none)")
     assert one_line_error(validate_loss, "cross_entropi", {}).startswith(
         "loss.name: unknown loss 'cross_entropi' (did you mean 'cross_entropy'?); valid choices: ")

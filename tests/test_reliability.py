@@ -134,7 +134,8 @@ MATRIX = [
     ("bad-precision", ["train", "{d}/good.yaml", "--set", "train.precision=fp8", "--out", "{d}/out"],
      "expected 'fp32', 'bf16' or 'fp16', got 'fp8'"),
     ("bad-monitor", ["train", "{d}/good.yaml", "--set", "train.monitor=acc", "--out", "{d}/out"],
-     "--set train.monitor: expected 'val_acc' or 'val_loss', got 'acc'"),
+     "--set train.monitor: expected train_<metric> or val_<metric> with <metric> loss or a metric's column "
+     "(loss, acc, f1, precision, recall, exact_match, mae, mse, rmse, r2, top<k>), got 'acc'"),
     # registry names, with the valid choices
     ("unknown-dataset", ["train", "{d}/good.yaml", "--set", "data.name=digitz", "--out", "{d}/out"],
      ("unknown dataset 'digitz' (did you mean 'digits'?); valid choices: ", "synthetic", "mnist")),

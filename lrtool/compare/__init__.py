@@ -26,7 +26,10 @@ from .facts import (
     Target,
     _choice,
     best_and_final,
+    check_metric,
+    default_metric,
     parse_target,
+    run_metrics,
     run_record,
     status_label,
     steps_to_target,
@@ -46,7 +49,8 @@ from .table import (
 )
 
 __all__ = ["EPOCH_METRICS", "FORMATS", "METRICS", "RUN_FILES", "SUGGESTIONS", "TEST_METRICS", "X_AXES",
-           "Comparison", "Run", "Target", "best_and_final", "build_comparison", "compare_runs",
+           "Comparison", "Run", "Target", "best_and_final",
+           "check_metric", "default_metric", "run_metrics", "build_comparison", "compare_runs",
            "comparison_table", "config_diff", "diff_lines", "expand_patterns", "flatten", "format_duration",
            "format_value", "group_label", "higher_is_better", "load_run", "load_runs", "machine_table",
            "parse_target", "print_table", "render_rows", "run_record", "seed_groups",
@@ -92,7 +96,7 @@ def write_outputs(cmp: Comparison, out: str | Path | None, x: str = "step",
 
 
 def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: str | None = None,
-                 metric: str = "val_acc", fmt: str = "table", x: str = "step", individual: bool = False,
+                 metric: str | None = None, fmt: str = "table", x: str = "step", individual: bool = False,
                  console: Any = None, err_console: Any = None) -> int:
     """`lrtool compare`: print the comparison and write it, with plots, to a directory.
 
@@ -100,7 +104,8 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
         patterns: run directories or globs (train and find-lr runs).
         out: output directory (new or empty); None: runs/compare-<YYYYmmdd-HHMMSS>.
         target: "METRIC=VALUE": steps/epochs/seconds until a run reached it.
-        metric: ranks the rows (best first) and gets a delta column.
+        metric: ranks the rows (best first, by its direction) and gets a delta column; None: the
+            runs' monitor (train.monitor, by default their first validation metric).
         fmt: table (rich) | csv | md | json, printed to stdout.
         x: x axis of the train plots: step | epoch | time.
         individual: also list each run of a seed group.
@@ -114,13 +119,18 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
 
     fmt = _choice("--format", fmt, FORMATS)
     x = _choice("--x", x, X_AXES)
-    metric = _choice("--metric", metric, METRICS)
+    if metric is not None:
+        check_metric("--metric", metric)  # its form now; against the runs' columns once they are read
     tgt = parse_target(target) if target is not None else None
     console = console or Console(highlight=False)
     err_console = err_console or Console(stderr=True, highlight=False)
     runs, warnings = load_runs(patterns)
     for w in warnings:
         err_console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)
+    if tgt is not None:
+        epoch_metrics, test_metrics = run_metrics(runs)
+        if epoch_metrics or test_metrics:
+            check_metric("--target metric", tgt.metric, epoch_metrics + test_metrics)
     cmp = build_comparison(runs, target=tgt, metric=metric, individual=individual)
     problems: list[str] = []
     out_path, names = write_outputs(cmp, out, x, problems)

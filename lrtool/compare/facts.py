@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from .. import metrics
 from ..errors import LrtoolError
 from ..registry import did_you_mean
 from ..rundir import columns as C
@@ -18,7 +19,8 @@ from .load import RUN_FILES, Run, _num, _rows
 
 FORMATS = ("table", "csv", "md", "json")
 X_AXES = ("step", "epoch", "time")
-# epochs.csv carries these per epoch; summary.json["test"] the test ones once, at the end
+# a classifier's columns: epochs.csv carries these per epoch, summary.json["test"] the test ones once.
+# A comparison uses the columns its runs have (run_metrics): mae/rmse for regression, f1, top5, ...
 EPOCH_METRICS = (C.VAL_ACC, C.VAL_LOSS, C.TRAIN_LOSS, C.TRAIN_ACC)
 TEST_METRICS = ("test_acc", "test_loss")
 METRICS = EPOCH_METRICS + TEST_METRICS
@@ -55,11 +57,65 @@ class Target:
         return f"{self.metric}{'>=' if higher_is_better(self.metric) else '<='}{self.value:g}"
 
 
-def parse_target(text: str) -> Target:
+def check_metric(option: str, metric: str, known: Sequence[str] | None = None) -> str:
+    """`metric` if the runs measure it (`known`), or, before they are read, if it has a column's form."""
+    if known is not None:
+        return _choice(option, metric, known)
+    if metric in METRICS or metrics.is_metric_column(metric):
+        return metric
+    raise LrtoolError(f"{option}: expected one of ({', '.join(METRICS)}) or another <train|val|test>_<metric> "
+                      f"column, got '{metric}'{did_you_mean(str(metric), METRICS)}")
+
+
+def _by_role(columns: Sequence[str], split: str) -> list[str]:
+    """A split's columns in the order the table shows them: the metrics, then the loss."""
+    mine = [c for c in columns if c.startswith(split + "_")]
+    loss = [c for c in mine if c == f"{split}_loss"]
+    return [c for c in mine if c not in loss] + loss
+
+
+def run_metrics(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
+    """(epoch metrics, test metrics) the runs have, in the order the table shows them.
+
+    Epoch metrics come from each train run's epochs.csv header (else its summary), test metrics from
+    its summary's "test"; a classifier has (val_acc, val_loss, train_loss, train_acc) and
+    (test_acc, test_loss), a regression (val_mae, val_rmse, val_loss, train_loss, train_mae, ...).
+    """
+    seen: list[str] = []
+    tests: list[str] = []
+    for run in runs:
+        if run.command != "train":
+            continue
+        cols = list(run.epochs.columns) if run.epochs is not None else []
+        cols += list(run.summary.final or {}) + list(run.summary.best or {})
+        seen += [c for c in dict.fromkeys(cols) if metrics.split_column(c)[0] in ("train", "val") and c not in seen]
+        tests += [c for c in (run.summary.test or {}) if c not in tests]
+    val = _by_role(seen, "val")
+    train = _by_role(seen, "train")
+    train = [c for c in train if c.endswith("_loss")] + [c for c in train if not c.endswith("_loss")]
+    return val + train, _by_role(tests, "test")
+
+
+def default_metric(runs: Sequence[Run], known: Sequence[str]) -> str:
+    """What ranks the runs when --metric is not given: the runs' own monitor, else their first val metric."""
+    for run in runs:
+        if run.command != "train":
+            continue
+        monitor = run.summary.monitor or run.config.get("train.monitor")
+        if monitor in known:
+            return monitor
+    for candidate in [c for c in known if c.startswith("val_") and c != C.VAL_LOSS] + [C.VAL_LOSS, C.TRAIN_LOSS]:
+        if candidate in known:
+            return candidate
+    return C.VAL_ACC
+
+
+def parse_target(text: str, known: Sequence[str] | None = None) -> Target:
     """Parse `--target METRIC=VALUE`.
 
     Args:
-        text: e.g. "val_acc=0.95" or "val_loss=0.2".
+        text: e.g. "val_acc=0.95", "val_loss=0.2" or "val_mae=3.5".
+        known: the metrics the runs have; None checks the metric's form only.
 
     Returns:
         The Target; raises LrtoolError saying what was expected and what was given.
@@ -68,7 +124,7 @@ def parse_target(text: str) -> Target:
     metric, value = metric.strip(), value.strip()
     if not sep or not metric or not value:
         raise LrtoolError(f"--target: expected METRIC=VALUE (e.g. val_acc=0.95), got '{text}'")
-    _choice("--target metric", metric, METRICS)
+    check_metric("--target metric", metric, known)
     try:
         number = float(value)
     except ValueError:
@@ -163,7 +219,7 @@ def best_and_final(run: Run, metric: str) -> dict[str, float]:
 
     Args:
         run: a train run.
-        metric: one of EPOCH_METRICS.
+        metric: an epochs.csv column (val_acc, val_loss, train_mae, ...).
 
     Returns:
         {"final", "best", "best_epoch", "best_step"} (NaN where unknown). epochs.csv is the
@@ -211,7 +267,7 @@ def _target_facts(run: Run, target: Target) -> dict[str, float]:
     """target_step / target_epoch / target_s / target_reached (1 or 0) for the table."""
     if run.command != "train":
         return {}
-    if target.metric in TEST_METRICS:
+    if target.metric.startswith("test_"):
         # the test set is scored once, at the end: if it meets the target, it took the whole run
         v = _num((run.summary.test or {}).get(target.metric))
         hit = ({"step": _steps_done(run), "epoch": _epochs_done(run), "time_s": _wall_s(run)}
@@ -249,12 +305,14 @@ def _find_lr_facts(run: Run) -> dict[str, Any]:
     return out
 
 
-def run_record(run: Run, target: Target | None = None) -> dict[str, Any]:
+def run_record(run: Run, target: Target | None = None, epoch_metrics: Sequence[str] | None = None,
+               test_metrics: Sequence[str] | None = None) -> dict[str, Any]:
     """Everything the table shows about one run, as raw numbers and strings.
 
     Args:
         run: a loaded run.
         target: the --target, or None.
+        epoch_metrics, test_metrics: the columns to report (default: the run's own, see run_metrics).
 
     Returns:
         A flat dict: run, command, schedule, status, status_label, steps_done, epochs_done,
@@ -275,12 +333,16 @@ def run_record(run: Run, target: Target | None = None) -> dict[str, Any]:
     rec["epochs_done"] = _epochs_done(run)
     planned = run.summary.epochs
     rec["epochs_planned"] = _num(planned if planned is not None else run.config.get("train.epochs"))
-    for m in EPOCH_METRICS:
+    if epoch_metrics is None or test_metrics is None:
+        own_epoch, own_test = run_metrics([run])
+        epoch_metrics = own_epoch if epoch_metrics is None else epoch_metrics
+        test_metrics = own_test if test_metrics is None else test_metrics
+    for m in epoch_metrics:
         bf = best_and_final(run, m)
         rec[f"final_{m}"], rec[f"best_{m}"] = bf["final"], bf["best"]
         rec[f"best_{m}_epoch"], rec[f"best_{m}_step"] = bf["best_epoch"], bf["best_step"]
     test = run.summary.test or {}
-    for m in TEST_METRICS:
+    for m in test_metrics:
         rec[m] = _num(test.get(m))
     rec["wall_s"] = _wall_s(run)
     if target is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..rundir import higher_is_better
-from .facts import EPOCH_METRICS, SUGGESTIONS, TEST_METRICS
+from .facts import SUGGESTIONS
 from .table import Comparison, _has_values, _sort_key, format_value, machine_table
 
 # --------------------------------------------------------------------------- rendering
@@ -45,13 +45,13 @@ def _display_columns(cmp: Comparison, command: str) -> list[_Col]:
         if has("wall_s"):
             cols.append(_Col("wall\ntime", "wall_s", "time"))
         return cols
-    for m in EPOCH_METRICS:
+    for m in cmp.epoch_metrics:
         if f"best_{m}" in df:
             better = "max" if higher_is_better(m) else "min"
             kind = "acc" if higher_is_better(m) else "loss"
             cols += [_Col(f"{m}\nfinal", f"final_{m}", kind, better),
                      _Col(f"{m}\nbest", f"best_{m}", kind, better)]
-    for m in TEST_METRICS:
+    for m in cmp.test_metrics:
         if has(m):
             cols.append(_Col(m, m, "acc" if higher_is_better(m) else "loss",
                              "max" if higher_is_better(m) else "min"))
@@ -63,7 +63,7 @@ def _display_columns(cmp: Comparison, command: str) -> list[_Col]:
         cols.append(_Col(f"to reach\n{cmp.target}", "target_step", "target", "min"))
     delta = f"delta_{_sort_key(cmp.metric)}"
     if has(delta):
-        what = cmp.metric if cmp.metric in TEST_METRICS else f"best {cmp.metric}"
+        what = cmp.metric if cmp.metric.startswith("test_") else f"best {cmp.metric}"
         cols.append(_Col(f"Δ {what}".replace(" ", "\n", 1), delta,
                          "delta_acc" if higher_is_better(cmp.metric) else "delta"))
     return cols

@@ -100,16 +100,20 @@ def write_plots(cmp: Comparison, out: Path, x: str = "step") -> list[str]:
         x: x axis of the train plots: step, epoch or time.
 
     Returns:
-        Names of the PNGs written (lr, train_loss, val_acc, val_loss, lr_find), only for data present.
+        Names of the PNGs written (lr, train_loss, val_<metric> for each, val_loss, lr_find), only for
+        data present.
     """
     from .. import plots
 
     written = []
     xl = _x_label(x)
+    # one overlay per validation metric the runs have (val_acc.png for a classifier), then val_loss
+    val_metrics = [m for m in cmp.epoch_metrics if m.startswith("val_") and m != C.VAL_LOSS]
     specs = [("lr.png", "steps", C.LR, False, "learning rate", "Learning rate"),
-             ("train_loss.png", "steps", C.LOSS, True, "training loss (smoothed)", "Training loss"),
-             ("val_acc.png", "epochs", C.VAL_ACC, False, "validation accuracy", "Validation accuracy"),
-             ("val_loss.png", "epochs", C.VAL_LOSS, False, "validation loss", "Validation loss")]
+             ("train_loss.png", "steps", C.LOSS, True, "training loss (smoothed)", "Training loss")]
+    specs += [(f"{m}.png", "epochs", m, False, plots.metric_label(m), plots.metric_label(m).capitalize())
+              for m in val_metrics]
+    specs.append(("val_loss.png", "epochs", C.VAL_LOSS, False, "validation loss", "Validation loss"))
     for name, source, ycol, smooth, ylabel, title in specs:
         series = _series(cmp, source, ycol, x, smooth)
         if series:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from ..rundir import columns as C
 from ..rundir import higher_is_better
-from .facts import EPOCH_METRICS, METRICS, SUGGESTIONS, TEST_METRICS, Target, _choice, run_record
+from .facts import (
+    EPOCH_METRICS,
+    METRICS,
+    SUGGESTIONS,
+    TEST_METRICS,
+    Target,
+    check_metric,
+    default_metric,
+    run_metrics,
+    run_record,
+)
 from .load import Run, _num
 
 # --------------------------------------------------------------------------- config diff, seed groups
@@ -114,17 +123,24 @@ def _labels(groups: Sequence[Sequence[Run]]) -> list[str]:
 
 # --------------------------------------------------------------------------- the table
 
-# results that a seed group shows as mean ± std (n): the table gets <col>_std and <col>_n
-VALUE_COLUMNS = (
-    [f"{kind}_{m}" for m in EPOCH_METRICS for kind in ("final", "best")]
-    + list(TEST_METRICS)
-    + ["wall_s", "target_step", "target_epoch", "target_s"]
-    + [f"{s}_lr" for s in SUGGESTIONS]
-    + ["clr_base_lr", "clr_max_lr", "onecycle_max_lr", "min_loss", "min_loss_lr"]
-)
-# bookkeeping a seed group shows as a plain mean
-MEAN_COLUMNS = [f"best_{m}_{at}" for m in EPOCH_METRICS for at in ("epoch", "step")] + \
-    ["steps_done", "epochs_done"]
+def value_columns(epoch_metrics: Sequence[str] = EPOCH_METRICS,
+                  test_metrics: Sequence[str] = TEST_METRICS) -> list[str]:
+    """Results that a seed group shows as mean ± std (n): the table gets <col>_std and <col>_n."""
+    return ([f"{kind}_{m}" for m in epoch_metrics for kind in ("final", "best")]
+            + list(test_metrics)
+            + ["wall_s", "target_step", "target_epoch", "target_s"]
+            + [f"{s}_lr" for s in SUGGESTIONS]
+            + ["clr_base_lr", "clr_max_lr", "onecycle_max_lr", "min_loss", "min_loss_lr"])
+
+
+def mean_columns(epoch_metrics: Sequence[str] = EPOCH_METRICS) -> list[str]:
+    """Bookkeeping a seed group shows as a plain mean."""
+    return [f"best_{m}_{at}" for m in epoch_metrics for at in ("epoch", "step")] + ["steps_done", "epochs_done"]
+
+
+# a classifier's (kept for callers that import them)
+VALUE_COLUMNS = value_columns()
+MEAN_COLUMNS = mean_columns()
 
 
 def _joined(values: Iterable[Any]) -> str:
@@ -153,7 +169,8 @@ def _group_status(labels: Sequence[str], statuses: Sequence[str]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def _aggregate(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+def _aggregate(label: str, records: list[dict[str, Any]], epoch_metrics: Sequence[str] = EPOCH_METRICS,
+               test_metrics: Sequence[str] = TEST_METRICS) -> dict[str, Any]:
     """One row for a seed group: mean in each numeric column, plus <col>_std and <col>_n."""
     df = pd.DataFrame(records)
     row: dict[str, Any] = {"run": label, "group": label, "n_runs": len(records),
@@ -162,14 +179,15 @@ def _aggregate(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                            "status": _joined(df["status"]),
                            "status_label": _group_status(list(df["status_label"]), list(df["status"])),
                            "epochs_planned": _same(df.get("epochs_planned", pd.Series(dtype=float)))}
-    for col in [*VALUE_COLUMNS, *MEAN_COLUMNS]:
+    values_cols = value_columns(epoch_metrics, test_metrics)
+    for col in [*values_cols, *mean_columns(epoch_metrics)]:
         if col not in df:
             continue
         values = df[col].astype(float)
         values = values.where(values.map(math.isfinite))  # a diverged run's inf is not averaged
         n = int(values.notna().sum())
         row[col] = float(values.mean()) if n else math.nan
-        if col in VALUE_COLUMNS:
+        if col in values_cols:
             row[f"{col}_std"] = float(values.std(ddof=1)) if n > 1 else math.nan
             row[f"{col}_n"] = n
     if "target_reached" in df:
@@ -179,7 +197,7 @@ def _aggregate(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _sort_key(metric: str) -> str:
     """The table column a metric ranks by: its best value (test metrics have only one)."""
-    return metric if metric in TEST_METRICS else f"best_{metric}"
+    return metric if metric.startswith("test_") else f"best_{metric}"
 
 
 @dataclass
@@ -193,16 +211,29 @@ class Comparison:
     metric: str
     target: Target | None
     individual: bool
+    epoch_metrics: list[str] = field(default_factory=lambda: list(EPOCH_METRICS))  # the runs' columns
+    test_metrics: list[str] = field(default_factory=lambda: list(TEST_METRICS))
 
 
-def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metric: str = "val_acc",
+def resolve_metric(runs: Sequence[Run], metric: str | None) -> tuple[str, list[str], list[str]]:
+    """(ranking metric, epoch metrics, test metrics) of a comparison: --metric checked against the runs'
+    columns, or by default the runs' monitor (their first validation metric for runs without one)."""
+    epoch_metrics, test_metrics = run_metrics(runs)
+    known = epoch_metrics + test_metrics
+    if metric is None:
+        return default_metric(runs, known), epoch_metrics, test_metrics
+    return check_metric("--metric", metric, known or METRICS), epoch_metrics, test_metrics
+
+
+def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metric: str | None = None,
                      individual: bool = False) -> pd.DataFrame:
     """The comparison as a DataFrame: one row per run, seed groups as one mean row.
 
     Args:
         runs: loaded runs.
         target: the --target, or None.
-        metric: the metric that ranks the rows (best value first) and gets a delta column.
+        metric: the metric that ranks the rows (best value first, by its direction) and gets a delta
+            column; None: the runs' monitor.
         individual: also list each run of a seed group, right after its group row.
 
     Returns:
@@ -211,16 +242,16 @@ def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metri
         and best_<metric>_epoch/_step, test_*, wall_s, target_*, find-lr suggestion columns,
         delta_<ranked column>; for seed groups <col>_std and <col>_n. Columns no row has are dropped.
     """
-    metric = _choice("--metric", metric, METRICS)
+    metric, epoch_metrics, test_metrics = resolve_metric(runs, metric)
     blocks: list[list[dict[str, Any]]] = []
     groups = seed_groups(runs)
     for group, label in zip(groups, _labels(groups)):
-        records = [run_record(r, target) for r in group]
+        records = [run_record(r, target, epoch_metrics, test_metrics) for r in group]
         if len(group) == 1:
             blocks.append([{**records[0], "group": "", "n_runs": 1}])
             continue
         members = [{**rec, "group": label, "n_runs": 1} for rec in records] if individual else []
-        blocks.append([_aggregate(label, records)] + members)
+        blocks.append([_aggregate(label, records, epoch_metrics, test_metrics)] + members)
     key = _sort_key(metric)
     sign = -1.0 if higher_is_better(metric) else 1.0
 
@@ -237,20 +268,21 @@ def comparison_table(runs: Sequence[Run], *, target: Target | None = None, metri
     top = [row for row in (b[0] for b in blocks) if math.isfinite(_num(row.get(key)))]
     if len(top) >= 2 and key in df:
         df[f"delta_{key}"] = df[key] - _num(top[0][key])
-    return _select_columns(df, metric)
+    return _select_columns(df, metric, epoch_metrics, test_metrics)
 
 
-def _select_columns(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Order the columns and drop the ones no row has a value in."""
-    shown = [C.VAL_ACC, C.VAL_LOSS]
+def _select_columns(df: pd.DataFrame, metric: str, epoch_metrics: Sequence[str] = EPOCH_METRICS,
+                    test_metrics: Sequence[str] = TEST_METRICS) -> pd.DataFrame:
+    """Order the columns and drop the ones no row has a value in (train columns only when needed)."""
+    shown = [m for m in epoch_metrics if m.startswith("val_")]
     has_val = any(f"best_{m}" in df and df[f"best_{m}"].notna().any() for m in shown)
-    if metric in (C.TRAIN_LOSS, C.TRAIN_ACC) or not has_val:
-        shown += [m for m in (C.TRAIN_LOSS, C.TRAIN_ACC) if m not in shown]
+    if metric.startswith("train_") or not has_val:
+        shown += [m for m in epoch_metrics if m.startswith("train_") and m not in shown]
     order = ["run", "group", "n_runs", "command", "schedule", "status", "status_label",
              "steps_done", "epochs_done", "epochs_planned"]
     for m in shown:
         order += [f"final_{m}", f"best_{m}", f"best_{m}_epoch", f"best_{m}_step"]
-    order += list(TEST_METRICS) + ["wall_s", "target_step", "target_epoch", "target_s", "target_reached"]
+    order += list(test_metrics) + ["wall_s", "target_step", "target_epoch", "target_s", "target_reached"]
     order += [f"{s}_lr" for s in SUGGESTIONS] + ["clr_base_lr", "clr_max_lr", "onecycle_max_lr",
                                                  "min_loss", "min_loss_lr"]
     order += [c for c in df.columns if c.startswith("delta_")]
@@ -277,23 +309,25 @@ def _has_values(s: pd.Series) -> bool:
                                      or (isinstance(v, float) and math.isnan(v)))).any())
 
 
-def build_comparison(runs: Sequence[Run], *, target: Target | None = None, metric: str = "val_acc",
+def build_comparison(runs: Sequence[Run], *, target: Target | None = None, metric: str | None = None,
                      individual: bool = False) -> Comparison:
     """Everything compare shows, as data.
 
     Args:
         runs: loaded runs.
         target: the --target, or None.
-        metric: ranks the rows.
+        metric: ranks the rows (None: the runs' monitor).
         individual: list the runs of each seed group too.
 
     Returns:
         The Comparison.
     """
     runs = list(runs)
+    metric, epoch_metrics, test_metrics = resolve_metric(runs, metric)
     return Comparison(runs=runs, groups=seed_groups(runs),
                       table=comparison_table(runs, target=target, metric=metric, individual=individual),
-                      diff=config_diff(runs), metric=metric, target=target, individual=individual)
+                      diff=config_diff(runs), metric=metric, target=target, individual=individual,
+                      epoch_metrics=epoch_metrics, test_metrics=test_metrics)
 
 
 def machine_table(cmp: Comparison) -> pd.DataFrame:

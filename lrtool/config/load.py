@@ -233,9 +233,22 @@ def check_components(cfg: Config) -> None:
     validate_model(cfg.model.name, cfg.model.kwargs, key="model")
     validate_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, key="optimizer")
     validate_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
+    _check_metrics(cfg)
     from ..schedules import resolve_schedule
 
     resolve_schedule(cfg.schedule.model_dump(), key="schedule")
+
+
+def _check_metrics(cfg: Config) -> None:
+    """Metric names and the monitor's form now; whether they fit the task once the data is known (run/build)."""
+    from .. import metrics
+
+    names = cfg.train.metrics
+    metrics.check_names(names, key="train.metrics")
+    if cfg.train.monitor is not None:
+        metrics.check_column_form(cfg.train.monitor, "train.monitor")
+        if names is not None:
+            metrics.check_monitor(cfg.train.monitor, [metrics.canonical(n) for n in names], has_val=True)
 
 
 def dump_config(cfg: Config) -> str:

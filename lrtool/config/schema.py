@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SECTIONS = ("seed", "device", "data", "model", "optimizer", "loss", "schedule", "train", "find_lr")
 
@@ -107,12 +107,29 @@ class TrainConfig(_Strict):
     accumulate: int = Field(1, gt=0, description="micro-batches per optimizer step")
     grad_clip: Optional[float] = Field(None, gt=0, description="max global gradient norm (L2; none: no clipping)")
     log_every: int = Field(10, gt=0, description="steps between host reads of loss/accuracy (optimizer steps)")
-    monitor: Literal["val_acc", "val_loss"] = Field("val_acc", description="metric that picks best.pt")
+    metrics: Optional[list[str]] = Field(None, description="metrics by name (accuracy, f1, top5, mae, rmse, r2, "
+                                                            "...; none: the task's defaults; []: loss only)")
+    monitor: Optional[str] = Field(None, description="column that picks best.pt: val_<metric>, train_<metric>, "
+                                                     "val_loss or train_loss (default: val_<first metric>)")
     checkpoints: bool = Field(True, description="write checkpoints/last.pt and best.pt every epoch")
     plots: bool = Field(True, description="draw lr.png, loss.png and metrics.png")
     channels_last: bool = Field(False, description="channels-last memory format (image models)")
     compile: bool = Field(False, description="wrap the model in torch.compile")
     on_nan: Literal["stop", "continue"] = Field("stop", description="what a non-finite loss does to the run")
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_form(cls, value: Optional[str]) -> Optional[str]:
+        """A train_/val_ column in form; whether the run measures it is checked once its metrics are known."""
+        from ..errors import LrtoolError
+        from ..metrics import check_column_form
+
+        if value is None:
+            return value
+        try:
+            return check_column_form(value, "train.monitor")
+        except LrtoolError as err:
+            raise ValueError(str(err).split(": ", 1)[1]) from None
 
 
 class FindLRConfig(_Strict):

@@ -1,6 +1,6 @@
 """Optimizers (optimizers.py) and losses (losses.py) by name."""
 
-from .losses import LOSSES, LossFn, build_loss, validate_loss
+from .losses import LOSSES, LossFn, build_loss, check_batch, outputs_probabilities, validate_loss
 from .optimizers import (
                          OPTIMIZERS,
                          build_optimizer,
@@ -11,4 +11,5 @@ from .optimizers import (
 )
 
 __all__ = ["OPTIMIZERS", "LOSSES", "LossFn", "validate_optimizer", "build_optimizer", "momentum_key",
-           "set_lr_and_momentum", "config_lrs_and_momenta", "validate_loss", "build_loss"]
+           "set_lr_and_momentum", "config_lrs_and_momenta", "validate_loss", "build_loss",
+           "check_batch", "outputs_probabilities"]

@@ -22,6 +22,11 @@ class Setup:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: engine.LossFn
+    metric_names: tuple[str, ...] = ()  # canonical metric names (lrtool/metrics.py), in the config's order
+    task: tuple[str, int] = ("multiclass", 1)  # (task, output width) the metrics were built for
+    monitor: str = "val_loss"  # the column that picks best.pt
+    probabilities: bool = False  # the loss takes probabilities, not logits (multi-label thresholds)
+    train_metrics: Any = None  # the training split's running metrics.MetricSet (made by the trainer)
     net: Any = None  # what runs forward: the model, or its torch.compile'd and/or DDP wrapper
     # what evaluates: never DDP, whose forward is a collective (ranks may hold different numbers of
     # evaluation batches); the plain model then, with rank 0's buffers (dist.sync_buffers)
@@ -32,6 +37,20 @@ class Setup:
             self.net = self.model
         if self.eval_net is None:
             self.eval_net = self.net
+
+    @property
+    def metric_columns(self) -> tuple[str, ...]:
+        """The configured metrics' column names (acc, f1, mae, ...): epochs.csv has train_ and val_ of each."""
+        from .. import metrics
+
+        return tuple(metrics.column(n) for n in self.metric_names)
+
+    def new_metrics(self) -> Any:
+        """A fresh metrics.MetricSet of the run's metrics on its device (one per split and pass)."""
+        from .. import metrics
+
+        return metrics.MetricSet(self.metric_names, *self.task, device=self.device,
+                                 probabilities=self.probabilities)
 
     def augment(self, x: Any) -> Any:
         """Training-batch augmentation as the config asks (none by default)."""
@@ -79,8 +98,9 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
     """
+    from .. import metrics
     from ..models import build_model
-    from ..optim import build_loss, build_optimizer
+    from ..optim import build_loss, build_optimizer, outputs_probabilities
 
     check_components(cfg)
     device = engine.resolve_device(cfg.device)
@@ -97,7 +117,11 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
                               f"got inputs of shape {tuple(data.input_shape)}")
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, model, key="optimizer")
-    loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss")
+    loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss", device=device)
+    task = metrics.task_of(data)
+    names = tuple(metrics.resolve(cfg.train.metrics, *task))
+    monitor = _monitor(cfg, names, has_val=data.val is not None)
+    _check_first_batch(cfg, data, model, loss_fn, names, task)
     eval_net = net = model
     if dist.is_distributed():  # under torchrun: one process per rank, gradients all-reduced by DDP
         engine.seed_everything(dist.rank_seed(cfg.seed))  # each rank its own dropout/augmentation draws
@@ -105,4 +129,44 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     if compile_model and cfg.train.compile:
         net = torch.compile(net)
         eval_net = model if dist.is_distributed() else net
-    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, net, eval_net)
+    return Setup(cfg, device, precision, generator, data, model, optimizer, loss_fn, names, task, monitor,
+                 outputs_probabilities(loss_fn), net, eval_net)
+
+
+def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
+    """The column that picks best.pt: train.monitor checked against the metrics, or val_<first metric>.
+
+    Without a validation split a val_ monitor falls back to train_loss (as it always has).
+    """
+    from .. import metrics
+
+    monitor = cfg.train.monitor
+    if monitor is None:
+        return metrics.default_monitor(names, has_val)
+    metrics.check_monitor(monitor, names, has_val=True)
+    return monitor if has_val or not monitor.startswith("val_") else "train_loss"
+
+
+def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: Any, names: tuple[str, ...],
+                       task: tuple[str, int]) -> None:
+    """The loss and the metrics on the first real training batch: targets that do not fit them are a
+    one-line error before training (exit 2), not a crash or a silently wrong number at step 0."""
+    from .. import metrics
+    from ..optim import check_batch
+
+    if len(data.train) == 0:
+        return
+    with torch.random.fork_rng(devices=[]):  # the run's random streams stay as the seed made them
+        x, y = data.train.probe(min(cfg.data.batch_size, 64))
+        was_training = model.training
+        model.eval()  # no batch-norm statistics updated by the check
+        try:
+            with torch.no_grad():
+                out = engine.call_model(model, x)
+        except Exception:  # noqa: BLE001 - the model check (build_model) reports a model that cannot run
+            return
+        finally:
+            model.train(was_training)
+        with torch.no_grad():
+            check_batch(loss_fn, cfg.loss.name, out, y, key="loss")
+        metrics.check_batch(names, *task, out, y, key="train.metrics")

@@ -24,7 +24,8 @@ class Progress:
     epoch_steps: int = 0  # optimizer steps done in the current epoch
     elapsed: float = 0.0  # seconds of training before this process (resume)
     epoch_gen_state: Any = None  # the data-order generator at the start of the current epoch
-    sums: dict[str, Any] = field(default_factory=dict)  # device tensors: loss sum, correct, count
+    sums: dict[str, Any] = field(default_factory=dict)  # device tensors: loss sum, count
+    metric_states: dict[str, Any] = field(default_factory=dict)  # the epoch's training metrics so far
     best: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,6 +45,8 @@ def save_checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: l
     rngs = dist.gather_objects(engine.rng_state())
     counters = dict(progress.__dict__)
     counters["sums"] = dist.all_reduce_sums(progress.sums)  # all ranks' part of the epoch, kept by rank 0
+    if getattr(setup, "train_metrics", None) is not None:  # likewise the metrics' states (a collective)
+        counters["metric_states"] = setup.train_metrics.state()
     if not dist.is_main():
         return
     state = {

@@ -98,7 +98,7 @@ class Precision:
 
 def forward_backward(model: torch.nn.Module, x: Any, y: torch.Tensor, loss_fn: LossFn,
                      precision: Precision, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, n correct), detached.
+    """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, output), detached.
 
     `x` is the adapted batch's inputs: a tensor, or a dict the model takes as keyword arguments.
     """
@@ -106,8 +106,7 @@ def forward_backward(model: torch.nn.Module, x: Any, y: torch.Tensor, loss_fn: L
         out = call_model(model, x)
         loss = loss_fn(out, y)
     precision.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
-    correct = (out.detach().argmax(dim=1) == y).sum()
-    return loss.detach().float(), correct
+    return loss.detach().float(), out.detach()
 
 
 def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, precision: Precision,
@@ -124,29 +123,38 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pre
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterator[tuple[Any, torch.Tensor]],
-             loss_fn: LossFn, precision: Precision) -> tuple[float, float]:
-    """Mean loss and accuracy over `batches`, model in eval mode (restored afterwards).
+             loss_fn: LossFn, precision: Precision, metrics: Any = None) -> tuple[float, dict[str, float]]:
+    """Mean loss and the metrics over `batches`, model in eval mode (restored afterwards).
 
-    Under torchrun every rank must call it: the result is over all ranks' batches together.
+    Args:
+        model, batches, loss_fn, precision: what to evaluate, on what, how.
+        metrics: a metrics.MetricSet for this pass (reset here first), or None for the loss only.
+
+    Returns:
+        (mean loss, {metric column: value}); NaN for both when there were no batches.
+        Under torchrun every rank must call it: the result is over all ranks' batches together.
     """
     was_training = model.training
     model.eval()
     total_loss: Any = 0.0  # tensors on the device after the first batch: no sync per batch
-    correct: Any = 0
     n = 0
+    if metrics is not None:
+        metrics.reset()
     try:
         for x, y in batches:
             with precision.autocast():
                 out = call_model(model, x)
                 loss = loss_fn(out, y)
             total_loss = total_loss + loss.detach().double() * len(y)
-            correct = correct + (out.argmax(dim=1) == y).sum()
+            if metrics is not None:
+                metrics.update(out, y)
             n += len(y)
     finally:
         model.train(was_training)
     if dist.is_distributed():  # each rank saw its own part: add the parts up (one collective)
-        total_loss, correct, n = dist.sum_numbers(total_loss, correct, n)
+        total_loss, n = dist.sum_numbers(total_loss, n)
+    # torchmetrics syncs the ranks' states in compute(); one host read per evaluation
+    values = metrics.compute() if metrics is not None else {}
     if n == 0:
-        return float("nan"), float("nan")
-    # one host read per evaluation
-    return float(total_loss) / n, int(correct) / n
+        return float("nan"), {k: float("nan") for k in values}
+    return float(total_loss) / n, values

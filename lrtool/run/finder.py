@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
+from ..rundir.columns import FIND_COLUMNS, LR_FIND_CSV, VAL_LOSS, find_val_columns
 from ..smoothing import ema as smooth  # noqa: F401 - smooth: the range test's smoother
 from ..smoothing import ema_step
 from . import dist, engine
@@ -81,7 +81,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                should_stop: Callable[[], bool] | None = None, net: Any = None,
-               eval_batch_size: int | None = None) -> RangeTest:
+               eval_batch_size: int | None = None, val_metrics: Any = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
@@ -98,9 +98,10 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             stops at the same step).
         eval_batch_size: the batch size of the validation passes (data.eval_batch_size); None: 4 x
             batch_size, as in training.
+        val_metrics: a metrics.MetricSet measured with val_loss (its columns become val_<column>), or None.
 
     Returns:
-        The rows (step, lr, loss, smoothed_loss, val_loss, val_acc) and the stop reason.
+        The rows (step, lr, loss, smoothed_loss[, val_loss, val_<metric>]) and the stop reason.
     """
     lrs = sweep(cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
     val_bs = _eval_batch_size(batch_size, eval_batch_size)
@@ -129,7 +130,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                 if augment is not None:
                     x = augment(x)
                 with dist.no_sync(net or model, j < accumulate - 1):  # DDP: all-reduce once a step
-                    loss, _correct = engine.forward_backward(net or model, x, y, loss_fn, precision,
+                    loss, _out = engine.forward_backward(net or model, x, y, loss_fn, precision,
                                                              1.0 / accumulate)
                 total = total + loss
             engine.optimizer_step(model, optimizer, precision, grad_clip)
@@ -153,8 +154,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             row["smoothed_loss"] = smoothed
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
                 dist.sync_buffers(model)
-                row["val_loss"], row["val_acc"] = engine.evaluate(
-                    model, val.batches(val_bs, shuffle=False, **dist.sharded()), loss_fn, precision)
+                row[VAL_LOSS], values = engine.evaluate(
+                    model, val.batches(val_bs, shuffle=False, **dist.sharded()), loss_fn, precision, val_metrics)
+                row.update({f"val_{k}": v for k, v in values.items()})
                 model.train()
             result.rows.append(row)
             if on_step:
@@ -220,7 +222,15 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
-    columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
+    # the range test measures the first configured metric next to val_loss (metric-vs-LR)
+    first = setup.metric_names[:1]
+    metric_col = setup.metric_columns[0] if first else None
+    val_metrics = None
+    if val is not None and first:
+        from ..metrics import MetricSet
+
+        val_metrics = MetricSet(first, *setup.task, device=setup.device, probabilities=setup.probabilities)
+    columns = FIND_COLUMNS + (find_val_columns(metric_col) if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
     with run.csv(LR_FIND_CSV, columns) as log:
 
@@ -239,7 +249,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                                     generator=setup.generator, accumulate=cfg.train.accumulate,
                                     grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
                                     should_stop=lambda: stop.signal is not None, net=setup.net,
-                                    eval_batch_size=cfg.data.eval_batch_size)
+                                    eval_batch_size=cfg.data.eval_batch_size, val_metrics=val_metrics)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
@@ -247,10 +257,12 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
             raise RunFailed(f"range test failed: {error}; logs kept in {run.path}") from e
         sweep_s = time.perf_counter() - t_sweep
     rows = result.rows
-    val_rows = [r for r in rows if r.get("val_acc") is not None]
+    val_col = f"val_{metric_col}" if metric_col else None
+    val_rows = [r for r in rows if val_col and r.get(val_col) is not None]
     advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
                      diverged_at_end=result.stop_reason in ("diverged", "non_finite"),
-                     val_lrs=[r["lr"] for r in val_rows], val_accs=[r["val_acc"] for r in val_rows])
+                     val_lrs=[r["lr"] for r in val_rows], val_metric=[r[val_col] for r in val_rows],
+                     metric=val_col or "")
     summary.update(advice)
     summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
                        "steps_run": len(rows)}
@@ -260,7 +272,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
     if rows and run.writes:  # under torchrun: rank 0 only
         title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"
-        plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp")
+        plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp",
+                           metric=val_col)
     summary["ended"] = now_iso()
     summary["timings"] = {"sweep_s": round(sweep_s, 3), "total_s": round(time.perf_counter() - t0, 3),
                           "s_per_step": round(sweep_s / max(1, len(rows)), 5)}

@@ -14,14 +14,17 @@ def _note(notes: list[str], text: str) -> None:
 
 
 def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end: bool = False,
-            val_lrs: Sequence[float] = (), val_accs: Sequence[float] = ()) -> dict[str, Any]:
+            val_lrs: Sequence[float] = (), val_metric: Sequence[float] = (), metric: str = "val_acc",
+            val_accs: Sequence[float] = ()) -> dict[str, Any]:
     """Suggestions and schedule bounds from a range-test curve.
 
     Args:
         lrs, smoothed: the LR and smoothed loss of each recorded step; the curve is cut at the
             first non-finite value.
         diverged_at_end: the sweep stopped because the loss diverged (so the curve does rise).
-        val_lrs, val_accs: validation accuracy at some of the steps, when measured.
+        val_lrs, val_metric: a validation metric at some of the steps, when measured.
+        metric: that metric's column (val_acc, val_mae, ...): its direction decides what "improves" means.
+        val_accs: the former name of val_metric (accuracy), still accepted.
 
     Returns:
         {"suggestions": {steepest|valley|minimum: {lr, step, loss} or None}, "lr", "clr": {base_lr,
@@ -78,9 +81,14 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
         i_max = i_steep
     max_lr = float(lr[i_max])
     base_lr, base_rule = max_lr / 4, "max_lr / 4"
-    acc_base = _accuracy_rise(val_lrs, val_accs)
-    if acc_base is not None and max_lr / 100 <= acc_base < max_lr:
-        base_lr, base_rule = acc_base, "where validation accuracy starts to rise"
+    from ..metrics import higher_is_better
+
+    sign = 1.0 if higher_is_better(metric) else -1.0  # an error metric "rises" as it falls
+    rise = _metric_rise(val_lrs, [None if v is None else sign * v for v in (val_metric or val_accs)],
+                        fraction=metric.endswith("_acc") or not val_metric)
+    if rise is not None and max_lr / 100 <= rise < max_lr:
+        what = "validation accuracy starts to rise" if metric.endswith("_acc") else f"{metric} starts to improve"
+        base_lr, base_rule = rise, f"where {what}"
     out["clr"] = {"base_lr": base_lr, "max_lr": max_lr, "base_rule": base_rule}
     # one-cycle spends little time at its peak, so it tolerates the larger of the two
     minimum = out["suggestions"]["minimum"]["lr"]
@@ -107,14 +115,18 @@ def _valley(loss: np.ndarray) -> int | None:
     return start + int(third) + int(third / 2)
 
 
-def _accuracy_rise(val_lrs: Sequence[float], val_accs: Sequence[float]) -> float | None:
-    """The LR where validation accuracy first climbs a tenth of the way to its peak, if it climbs."""
-    pairs = [(l, a) for l, a in zip(val_lrs, val_accs) if a is not None and math.isfinite(a)]
+def _metric_rise(val_lrs: Sequence[float], values: Sequence[float | None], fraction: bool = True) -> float | None:
+    """The LR where a validation metric (higher is better) first climbs a tenth of the way to its peak.
+
+    A fraction (accuracy) must climb at least 0.05 to count; a metric of other units (`fraction=False`)
+    at least 5% of its starting magnitude.
+    """
+    pairs = [(l, a) for l, a in zip(val_lrs, values) if a is not None and math.isfinite(a)]
     if len(pairs) < 3:
         return None
     acc0 = pairs[0][1]
     peak = max(a for _, a in pairs)
-    if peak - acc0 < 0.05:
+    if peak - acc0 < (0.05 if fraction else 0.05 * max(abs(acc0), 1e-12)):
         return None
     for l, a in pairs[1:]:
         if a >= acc0 + 0.1 * (peak - acc0):

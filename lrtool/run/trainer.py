@@ -14,10 +14,11 @@ from typing import Any, Iterator
 
 import torch
 
-from ..errors import ExitCode, LrtoolError, RunFailed
+from .. import metrics
+from ..errors import ExitCode, RunFailed
 from ..optim import set_lr_and_momentum
 from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
-from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
+from ..rundir.columns import EPOCH, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, epoch_columns, step_columns
 from ..schedules import Schedule
 from . import dist, engine
 from .checkpoint import Progress, save_checkpoint, truncate_logs
@@ -47,15 +48,21 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     tc = setup.cfg.train
     p = resume or Progress()
     t0 = time.perf_counter() - p.elapsed
+    if schedule.needs_metric:  # before any work: a plateau schedule needs a metric the run measures
+        metrics.check_monitor(schedule.monitor, setup.metric_names, setup.data.val is not None,
+                              key="schedule.monitor")
     _start_summary(setup, run, plan, schedule_name, config_path, resume)
     stop = StopFlag()
+    setup.train_metrics = setup.new_metrics()  # running over the epoch, on the device
+    if resume is not None and p.epoch_steps:  # rank 0 carries the epoch's metric states for every rank
+        setup.train_metrics.load_state(p.metric_states, zero=dist.rank() > 0)
     log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume))
-    epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
+    epochs_log = run.csv(EPOCHS_CSV, epoch_columns(setup.metric_columns), append=bool(resume))
     status, bad_step = "completed", None
     lrs = schedule.lr(max(0, p.step - 1))
     last_plot = time.perf_counter()
     if live is not None:
-        live.start(plan, p)
+        live.start(plan, p, monitor=setup.monitor)
     setup.model.train()
     try:
         with stop.installed():
@@ -121,7 +128,7 @@ class _StepLog:
     def __init__(self, run: RunDir, schedule: Schedule, setup: Any, p: Progress, stop: StopFlag, live: Any,
                  append: bool):
         groups = len(setup.optimizer.param_groups)
-        self.schedule, self.p, self.stop, self.live = schedule, p, stop, live
+        self.schedule, self.p, self.stop, self.live, self.setup = schedule, p, stop, live, setup
         self.multi = groups > 1
         self.cycles_momentum = schedule.momentum(0) is not None
         columns = step_columns(self.cycles_momentum, groups)
@@ -161,10 +168,11 @@ class _StepLog:
                 first_bad = step
                 break
         self.csv.flush()
-        if self.live is not None:  # this log point syncs anyway: show the epoch's running accuracy too
-            sums = self.p.sums
-            acc = int(sums["correct"]) / max(1, sums["n"]) if sums else None
-            self.live.update(step=self.pending[-1][0] + 1, loss=values[-1], lr=self.pending[-1][2][0], acc=acc)
+        if self.live is not None:  # this log point syncs anyway: show the epoch's running metrics too
+            # (this rank's own: under torchrun a compute() here would be a collective off the log path)
+            shown = self.setup.train_metrics.compute() if not dist.is_distributed() else {}
+            self.live.update(step=self.pending[-1][0] + 1, loss=values[-1], lr=self.pending[-1][2][0],
+                             metrics=shown)
         self.pending.clear()
         return first_bad
 
@@ -182,7 +190,8 @@ def _start_summary(setup: Any, run: RunDir, plan: RunPlan, schedule_name: str, c
         "started": summary.get("started") or now_iso(), "ended": None, "device": str(setup.device),
         "seed": cfg.seed, "precision": cfg.train.precision, "versions": versions(), "epochs": plan.epochs,
         "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
-        "resumed": summary.get("resumed", 0) + (1 if resume else 0),
+        "resumed": summary.get("resumed", 0) + (1 if resume else 0), "task": setup.task[0],
+        "metrics": list(setup.metric_columns), "monitor": setup.monitor,
     })
     if dist.is_distributed():
         summary.update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
@@ -203,8 +212,8 @@ def _epoch_steps(setup: Any, p: Progress) -> Iterator[list]:
     """
     if p.epoch_steps == 0:
         p.epoch_gen_state = setup.generator.get_state()
-        p.sums = {"loss": torch.zeros((), device=setup.device, dtype=torch.float64),
-                  "correct": torch.zeros((), device=setup.device, dtype=torch.int64), "n": 0}
+        p.sums = {"loss": torch.zeros((), device=setup.device, dtype=torch.float64), "n": 0}
+        setup.train_metrics.reset()
     else:
         setup.generator.set_state(p.epoch_gen_state)
     accumulate = setup.cfg.train.accumulate
@@ -220,11 +229,11 @@ def _train_step(setup: Any, micro: list, sums: dict[str, Any]) -> Any:
     step_loss: Any = 0.0
     for j, (x, y) in enumerate(micro):
         with dist.no_sync(setup.net, j < len(micro) - 1):  # DDP: all-reduce once a step
-            loss, correct = engine.forward_backward(setup.net, setup.augment(x), y, setup.loss_fn,
-                                                    setup.precision, 1.0 / len(micro))
+            loss, out = engine.forward_backward(setup.net, setup.augment(x), y, setup.loss_fn,
+                                                setup.precision, 1.0 / len(micro))
         step_loss = loss if len(micro) == 1 else step_loss + loss / len(micro)
         sums["loss"].add_(loss, alpha=len(y))  # metrics stay on the device
-        sums["correct"].add_(correct)
+        setup.train_metrics.update(out, y)
         sums["n"] += len(y)
     engine.optimizer_step(setup.model, setup.optimizer, setup.precision, setup.cfg.train.grad_clip)
     return step_loss
@@ -254,31 +263,27 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
     cfg = setup.cfg
     sums = dist.all_reduce_sums(p.sums)  # every rank's samples (unchanged in a single process)
     n = max(1, sums["n"])
-    train_loss = float(sums["loss"]) / n  # one host read per epoch
-    train_acc = int(sums["correct"]) / n
-    val_loss = val_acc = None
+    row: dict[str, Any] = {"epoch": p.epoch + 1, "step": p.step, "lr": lrs[0],
+                           "train_loss": float(sums["loss"]) / n}  # one host read per epoch
+    row.update({f"train_{k}": v for k, v in setup.train_metrics.compute().items()})  # syncs the ranks
     if setup.data.val is not None:
         dist.sync_buffers(setup.model)  # all ranks evaluate rank 0's batch-norm statistics
         batches = setup.data.val.batches(eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
                                          shuffle=False, **dist.sharded())
-        val_loss, val_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
+        row["val_loss"], val = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision,
+                                               setup.new_metrics())
+        row.update({f"val_{k}": v for k, v in val.items()})
     p.epoch += 1
     p.epoch_steps = 0
-    row = {"epoch": p.epoch, "step": p.step, "lr": lrs[0], "train_loss": train_loss, "train_acc": train_acc,
-           "val_loss": val_loss, "val_acc": val_acc, "time_s": round(time.perf_counter() - t0, 4)}
+    row["time_s"] = round(time.perf_counter() - t0, 4)
     log.write(row)
-    metrics = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
+    measured = {k: v for k, v in row.items() if k not in (EPOCH, STEP, "lr", TIME_S)}
     if schedule.needs_metric:
-        monitored = metrics.get(schedule.monitor)
-        if monitored is None:
-            raise LrtoolError(f"schedule: {schedule.name} monitors {schedule.monitor}, which this run does "
-                              "not measure (no validation split? set data.val_fraction > 0)")
-        schedule.observe(p.epoch - 1, monitored)
-    for name in ("val_acc", "val_loss", "train_loss"):
-        value = metrics[name]
+        schedule.observe(p.epoch - 1, measured[schedule.monitor])
+    for name, value in measured.items():
         if value is not None and _improved(name, value, p.best):
             p.best[name] = {"value": value, "epoch": p.epoch, "step": p.step}
-            if name == cfg.train.monitor or (name == "train_loss" and setup.data.val is None):
+            if name == setup.monitor:
                 p.best["_new"] = True
     return row
 
@@ -295,15 +300,16 @@ def _save_epoch(setup: Any, run: RunDir, schedule: Schedule, p: Progress, row: d
 
 
 def _test_metrics(setup: Any) -> dict[str, float] | None:
-    """Loss and accuracy on the dataset's own test split, when it has one."""
+    """Loss and the metrics on the dataset's own test split, when it has one."""
     if setup.data.test is None:
         return None
     dist.sync_buffers(setup.model)
     data_cfg = setup.cfg.data
     batches = setup.data.test.batches(eval_batch_size(data_cfg.batch_size, data_cfg.eval_batch_size),
                                       shuffle=False, **dist.sharded())
-    test_loss, test_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
-    return {"test_loss": test_loss, "test_acc": test_acc}
+    test_loss, values = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision,
+                                        setup.new_metrics())
+    return {"test_loss": test_loss, **{f"test_{k}": v for k, v in values.items()}}
 
 
 def _stop_interrupted(setup: Any, run: RunDir, schedule: Schedule, p: Progress, t0: float,

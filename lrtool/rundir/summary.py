@@ -89,6 +89,9 @@ class RunSummary(_Part):
     resumed: int | None = None
     world_size: int | None = None
     global_batch_size: int | None = None
+    task: str | None = None  # multiclass | multilabel | regression
+    metrics: list[str] | None = None  # the configured metrics' column names (acc, f1, mae, ...)
+    monitor: str | None = None  # the column that picked best.pt (compare ranks by it by default)
     progress: Progress | None = None
     best: dict[str, Best] | None = None
     final: dict[str, Number] | None = None

@@ -6,12 +6,22 @@ import bisect
 import math
 from typing import Any
 
-from ..rundir import columns as C
 from .context import Ctx
 from .plan import Curve
 
-# the epochs.csv metrics a plateau schedule can follow (the trainer feeds it the epoch's row)
-MONITORS = (C.VAL_LOSS, C.VAL_ACC, C.TRAIN_LOSS, C.TRAIN_ACC)
+
+def check_monitor(ctx: Ctx, monitor: Any) -> str:
+    """A plateau schedule's monitor: a train_/val_ column of the loss or a metric (lrtool/metrics.py).
+
+    Checked in form here; against the run's configured metrics before training starts (run/trainer.py).
+    """
+    from ..errors import LrtoolError
+    from ..metrics import check_column_form
+
+    try:
+        return check_column_form(monitor, ctx.k("monitor"))
+    except LrtoolError as err:
+        raise ctx.fail("monitor", str(err).split(": ", 1)[1]) from None
 
 
 class Plateau:

@@ -10,7 +10,7 @@ from .cyclic import clr_scale, cyclic, one_cycle, one_cycle_args
 from .decay import cosine, cosine_value, exp_decay, milestone_decay, poly, step_decay
 from .durations import round_half_up
 from .plan import Curve
-from .plateau import MONITORS, plateau
+from .plateau import check_monitor, plateau
 from .restarts import sgdr
 from .warmup import DEFAULT_WARMUP_START
 
@@ -119,7 +119,7 @@ def _short_plateau(ctx: Ctx, monitor: Any = "val_loss", mode: Any = None, factor
                    patience: Any = 10, threshold: Any = 1e-4, threshold_mode: Any = "rel",
                    cooldown: Any = 0, min_lr: Any = 0.0, eps: Any = 1e-8) -> Curve:
     """Multiply by factor when `monitor` stops improving for `patience` epochs (torch's rules)."""
-    monitor = ctx.choice("monitor", monitor, MONITORS)
+    monitor = check_monitor(ctx, monitor)
     if mode is None:
         mode = "max" if higher_is_better(monitor) else "min"
     return plateau(ctx, monitor, mode, factor, patience, threshold, threshold_mode, cooldown,

@@ -12,7 +12,7 @@ from .cyclic import clr_scale, cyclic, one_cycle, one_cycle_args
 from .decay import cosine, exp_decay, milestone_decay, poly, step_decay
 from .lambdas import lambda_curve
 from .plan import Curve
-from .plateau import MONITORS, plateau
+from .plateau import check_monitor, plateau
 from .restarts import sgdr
 
 
@@ -100,7 +100,7 @@ def _torch_plateau(ctx: Ctx, mode: Any = "min", factor: Any = 0.1, patience: Any
     mode = ctx.choice("mode", mode, ("min", "max"))
     if monitor is None:
         monitor = "val_loss" if mode == "min" else "val_acc"
-    monitor = ctx.choice("monitor", monitor, MONITORS)
+    monitor = check_monitor(ctx, monitor)
     return plateau(ctx, monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
                    min_lr, eps)
 
