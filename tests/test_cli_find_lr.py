@@ -55,7 +55,7 @@ def test_find_lr_writes_every_file(synth, tmp_path):
     assert summary["status"] == "completed" and summary["command"] == "find-lr"
     assert summary["stop"]["reason"] in ("diverged", "non_finite", "completed")
     assert summary["stop"]["steps_run"] == len(rows)
-    assert set(summary["suggestions"]) == {"steepest", "valley", "minimum"}
+    assert set(summary["suggestions"]) == {"steepest", "valley", "valley_trimmed", "minimum"}
     assert summary["lr"] > 0 and summary["clr"]["base_lr"] < summary["clr"]["max_lr"]
     assert summary["onecycle"]["max_lr"] >= summary["clr"]["max_lr"]
     assert {"python", "torch", "lrtool"} <= set(summary["versions"])

@@ -218,11 +218,15 @@ def _epoch_steps(setup: Any, p: Progress) -> Iterator[list]:
 def _train_step(setup: Any, micro: list, sums: dict[str, Any]) -> Any:
     """One optimizer step over the micro-batches `micro`; returns the step's loss, still on the device."""
     step_loss: Any = 0.0
+    total = sum(len(y) for _, y in micro)
     for j, (x, y) in enumerate(micro):
+        # each micro-batch weighs by its samples, so k micro-batches equal one batch of the same samples
+        # (also in an epoch's short last window)
+        weight = len(y) / total
         with dist.no_sync(setup.net, j < len(micro) - 1):  # DDP: all-reduce once a step
             loss, correct = engine.forward_backward(setup.net, setup.augment(x), y, setup.loss_fn,
-                                                    setup.precision, 1.0 / len(micro))
-        step_loss = loss if len(micro) == 1 else step_loss + loss / len(micro)
+                                                    setup.precision, weight)
+        step_loss = loss if len(micro) == 1 else step_loss + loss * weight
         sums["loss"].add_(loss, alpha=len(y))  # metrics stay on the device
         sums["correct"].add_(correct)
         sums["n"] += len(y)
