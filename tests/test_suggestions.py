@@ -4,6 +4,7 @@ measured param-group ratios, sample-weighted gradient accumulation, and warnings
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -31,7 +32,8 @@ def test_exploded_sweep_suggests_from_before_the_minimum(tmp_path):
     # explosion must not read as the steepest descent
     cfg = write_base_config(tmp_path, "digits.yaml", DIGITS)
     out = tmp_path / "lrf"
-    res = invoke("find-lr", cfg, "--out", out, "--set", "find_lr.end_lr=1e30", "--set", "find_lr.diverge_threshold=.inf")
+    res = invoke("find-lr", cfg, "--out", out, "--set", "find_lr.end_lr=1e30",
+                 "--set", "find_lr.diverge_threshold=.inf")
     assert res.exit_code == 0, res.output
     s = summary(out)
     i_min = s["suggestions"]["minimum"]["min_step"]
@@ -152,3 +154,52 @@ def test_accumulation_equals_one_batch_of_the_same_samples_in_find_lr(tmp_path):
                   "--set", "train.accumulate=4").exit_code == 0
     # the first 22 steps draw the same 64 samples both ways (later the epoch boundary falls differently)
     assert _losses(acc, "lr_find.csv")[:22] == pytest.approx(_losses(one, "lr_find.csv")[:22], rel=1e-5)
+
+
+# ---------------------------------------------------------------- legal but suspicious plans warn
+
+@pytest.mark.parametrize("section,plan,message", [
+    # the case: a cycle of 1000 counted per epoch over a 10-epoch run
+    ({"name": "OneCycleLR", "max_lr": 0.1, "total_steps": 1000, "interval": "epoch"}, (23, 10),
+     r"^schedule.total_steps: one-cycle total_steps=1000 is much longer than the run .*reaches 4.2% of max_lr "
+     r"and never anneals"),
+    ({"name": "CyclicLR", "base_lr": 0.001, "max_lr": 0.1}, (23, 10),  # torch's step_size_up=2000 > 230 steps
+     r"^schedule.step_size_up: the cycle is much longer than the run"),
+    ({"name": "cyclic", "step_size": 1}, (100, 10), r"^schedule.step_size: the cycle is much shorter than the run"),
+    ({"name": "MultiStepLR", "milestones": [3, 12]}, (5, 9),
+     r"^schedule.milestones: milestone 12 is beyond the last epoch of the run \(epochs 0..8\): it never happens"),
+    ({"name": "multistep", "milestones": [3, 8], "warmup": {"epochs": 2}}, (5, 9),
+     r"^schedule.milestones: milestone 8 is beyond .* \(epochs 0..6 counted after warmup\)"),
+    ({"name": "StepLR", "step_size": 9}, (5, 9),
+     r"^schedule.step_size: step_size 9 epochs is not shorter than the run .*never changes"),
+    ({"name": "CosineAnnealingWarmRestarts", "T_0": 20}, (5, 9), r"^schedule.T_0: .*no restart ever happens"),
+    ({"name": "sgdr", "cycle": "2 epochs", "cycles": 8}, (5, 9),
+     r"^schedule.cycles: only 5 of the 8 cycles fit in the run"),
+    ({"name": "CosineAnnealingLR", "T_max": 3}, (5, 9), r"^schedule.T_max: .*climbs back up"),
+    ({"name": "CosineAnnealingLR", "T_max": 40}, (5, 9), r"^schedule.T_max: .*much longer than the run"),
+    ({"name": "cosine", "warmup": {"epochs": 6}}, (5, 9), r"^schedule.warmup: warmup takes 30 of the run's 45 steps"),
+])
+def test_suspicious_plans_build_with_a_warning(section, plan, message):
+    from lrtool.schedules import Plan, build_schedule, resolve_schedule
+
+    schedule = build_schedule(resolve_schedule(section), [0.01], Plan(*plan), base_momenta=[0.9])
+    assert len(schedule.notes) == 1 and "\n" not in schedule.notes[0]
+    assert re.match(message, schedule.notes[0]), schedule.notes
+
+
+@pytest.mark.parametrize("section", [{"name": "onecycle"}, {"name": "cyclic"}, {"name": "cosine"},
+                                     {"name": "step"}, {"name": "sgdr"}, {"name": "OneCycleLR", "max_lr": 0.1},
+                                     {"name": "cosine", "warmup": {"epochs": 1}}])
+def test_ordinary_plans_have_no_warnings(section):
+    from lrtool.schedules import Plan, build_schedule, resolve_schedule
+
+    assert build_schedule(resolve_schedule(section), [0.01], Plan(23, 10), base_momenta=[0.9]).notes == []
+
+
+def test_train_prints_and_records_the_warnings(tmp_path):
+    cfg = write_base_config(tmp_path)
+    out = tmp_path / "run"
+    res = invoke("train", cfg, "--out", out, "--set", "schedule.name=MultiStepLR", "--set", "schedule.milestones=[1,5]")
+    assert res.exit_code == 0, res.output
+    assert "warning: schedule.milestones: milestone 5 is beyond" in res.output
+    assert summary(out)["notes"] == [n for n in summary(out)["notes"] if "never happens" in n] != []

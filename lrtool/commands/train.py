@@ -112,6 +112,8 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
          f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +
          (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
           if dist.is_distributed() else ""))
+    for note in schedule.notes:
+        echo(f"warning: {note}")
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live)
     return TrainResult(summary, run.path)

@@ -48,6 +48,8 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     p = resume or Progress()
     t0 = time.perf_counter() - p.elapsed
     _start_summary(setup, run, plan, schedule_name, config_path, resume)
+    if schedule.notes:  # a legal but suspicious plan: kept with the run, as find-lr keeps its notes
+        run.update_summary(notes=list(schedule.notes))
     stop = StopFlag()
     log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume))
     epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
