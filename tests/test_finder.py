@@ -267,7 +267,7 @@ def test_suggestions_on_a_u_curve():
     # valley: middle of the longest falling stretch, which runs from the start to the minimum
     third = i_min / 3  # the stretch runs from step 0 (length i_min + 1 ends at i_min)
     assert s["valley"]["step"] == int(third) + int(third / 2)
-    assert out["lr"] == s["valley"]["lr"]
+    assert out["lr"] == s[out["lr_rule"]]["lr"]
     assert out["clr"]["max_lr"] == pytest.approx(s["steepest"]["lr"])
     assert out["clr"]["base_lr"] == pytest.approx(out["clr"]["max_lr"] / 4)
     assert out["onecycle"]["max_lr"] == max(out["clr"]["max_lr"], s["minimum"]["lr"])

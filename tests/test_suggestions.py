@@ -37,7 +37,9 @@ def test_exploded_sweep_suggests_from_before_the_minimum(tmp_path):
     assert res.exit_code == 0, res.output
     s = summary(out)
     i_min = s["suggestions"]["minimum"]["min_step"]
-    assert s["suggestions"]["steepest"]["lr"] == pytest.approx(0.387, rel=0.05)
+    # the 0.387, within one step of this sweep (x1.48 a step: 34 decades in 200 steps; the steepest
+    # slope is taken over +-m/10 points since the benchmark, which moves it by one step here)
+    assert 0.387 / 1.5 < s["suggestions"]["steepest"]["lr"] < 0.387 * 1.5
     for name, sug in s["suggestions"].items():
         assert sug["step"] <= i_min, name
         assert sug["loss"] < 3.0, name  # the loss at the start is 2.3; the exploded part is 1e31

@@ -14,11 +14,12 @@ def _note(notes: list[str], text: str) -> None:
 
 
 # The rule behind `lr` (the one number find-lr recommends); chosen by benchmarks/suggestion_quality.py.
-DEFAULT_RULE = "valley"
+DEFAULT_RULE = "steepest"
 RULES = ("steepest", "valley", "valley_trimmed", "minimum")
 # Where the curve counts as exploded, whatever find_lr.diverge_threshold stopped the sweep at:
 # fastai's and Lightning's divergence factor (the smoothed loss 4x above its best so far).
 EXPLODED = 4.0
+SLOPE_BASE = 10  # the steepest descent is measured over +-(usable length / SLOPE_BASE) points
 
 
 def usable_length(loss: Sequence[float]) -> int:
@@ -71,7 +72,10 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
         return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
 
-    first, i_min = loss[0], int(np.argmin(loss))
+    # where the curve starts: the median of its first tenth (the first point alone is one noisy batch);
+    # its lowest point: after that first tenth, for the same reason
+    lo = max(1, m // 10)
+    first, i_min = float(np.median(loss[:max(3, lo)])), lo + int(np.argmin(loss[lo:]))
     spread = max(abs(first), 1e-12)
     if first - loss[i_min] <= 0.01 * spread:
         out["shape"] = "never_falls"
@@ -81,8 +85,7 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
 
     # d loss / d log10(lr) up to the lowest point, ignoring the noisy first tenth and last few steps
     x = np.log10(lr) if np.all(lr > 0) else lr
-    grad = np.gradient(loss, x) if np.unique(x).size == m else np.gradient(loss)
-    lo = max(1, m // 10)
+    grad = _slope(loss, x if np.unique(x).size == m else np.arange(m, dtype=float), max(1, m // SLOPE_BASE))
     hi = max(lo + 1, m - max(1, min(5, m // 10)))
     stop = max(lo + 1, min(i_min + 1, hi))
     i_steep = lo + int(np.argmin(grad[lo:stop]))
@@ -123,6 +126,18 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     chosen = s.get(rule) or s["valley"] or s["steepest"] or s["minimum"]
     out["lr"] = chosen["lr"]
     return out
+
+
+def _slope(y: np.ndarray, x: np.ndarray, h: int) -> np.ndarray:
+    """dy/dx at each point over a base of +-h points (one-sided at the ends).
+
+    A wide base reads the trend of the curve: a one-step difference of a noisy smoothed loss can be
+    steeper than a slow real descent (seen on regression losses).
+    """
+    n = len(y)
+    lo = np.clip(np.arange(n) - h, 0, n - 1)
+    hi = np.clip(np.arange(n) + h, 0, n - 1)
+    return (y[hi] - y[lo]) / (x[hi] - x[lo])
 
 
 def _valley(loss: np.ndarray) -> int | None:
