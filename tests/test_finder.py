@@ -293,7 +293,7 @@ def test_flat_curve_says_so_instead_of_a_number():
     out = suggest(lrs, [1.0 + 1e-4 * math.sin(i) for i in range(50)], diverged_at_end=False)
     assert out["shape"] == "never_falls"
     assert out["lr"] is None and out["clr"] is None
-    assert out["suggestions"] == {"steepest": None, "valley": None, "minimum": None}
+    assert out["suggestions"] == {"steepest": None, "valley": None, "valley_trimmed": None, "minimum": None}
     assert "never fell" in out["notes"][0]
     assert snippet(out) == ""
 
