@@ -60,6 +60,9 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", help="Run directory (must not exist or be empty); default runs/<config>-<command>-<time>")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", "-d", help="auto | cpu | cuda | cuda:N | mps")]
+LoggerOpt = Annotated[Optional[list[str]], typer.Option(
+    "--logger", metavar="NAME", help="Also log to tensorboard | mlflow (repeatable or comma-separated; "
+    "replaces train.loggers; none: no logger). Each is an optional extra: pip install \"lrtool[NAME]\"")]
 ConfigArg = Annotated[Optional[Path], typer.Argument(
     help="YAML config file; omitted: the built-in quickstart defaults", show_default=False)]
 
@@ -118,6 +121,14 @@ def _overrides(set_: list[str] | None, **options: Any) -> list[str]:
     return items
 
 
+def _loggers(names: list[str] | None) -> str | None:
+    """--logger values as the YAML list of train.loggers (validated with the config)."""
+    if not names:
+        return None
+    items = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    return "[" + ", ".join(n for n in items if n != "none") + "]"
+
+
 def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
@@ -144,6 +155,7 @@ def find_lr(
     end_lr: Annotated[Optional[float], typer.Option(help="Last LR of the sweep.")] = None,
     num_iter: Annotated[Optional[int], typer.Option(help="Optimizer steps in the sweep.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="exp | linear")] = None,
+    logger: LoggerOpt = None,
 ) -> None:
     """LR range test: sweep the LR, smooth the loss, stop on divergence, suggest learning rates."""
 
@@ -152,7 +164,7 @@ def find_lr(
 
         overrides = _overrides(set_, device=device, **{
             "find_lr.start_lr": start_lr, "find_lr.end_lr": end_lr, "find_lr.num_iter": num_iter,
-            "find_lr.mode": mode})
+            "find_lr.mode": mode, "train.loggers": _loggers(logger)})
         stdout, stderr = _consoles()
         result = find_lr(config, overrides, out=out, progress=lambda: _progress(stderr))
         _print_find_lr(stdout, result.summary, result.run_dir)
@@ -241,6 +253,21 @@ def train(
     allow_changes: Annotated[bool, typer.Option(
         "--allow-changes", help="With --resume: continue even though the run's config.yaml was edited since its "
         "checkpoint (the edited keys are listed and recorded in summary.json).")] = False,
+    logger: LoggerOpt = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Sweep members run at once, each in its own process (one GPU each when there "
+        "are several; on CPU the threads are split).")] = 1,
+    launcher: Annotated[str, typer.Option(
+        "--launcher", help="local | ray: ray runs each sweep member as a task on a local Ray instance or the "
+        "cluster in RAY_ADDRESS (pip install \"lrtool[ray]\").")] = "local",
+    member: Annotated[Optional[int], typer.Option(
+        "--member", help="Run only member K (from 0) of the sweep into --out/<its name>: one task of a job "
+        "array, e.g. --member $SLURM_ARRAY_TASK_ID.")] = None,
+    member_gpus: Annotated[Optional[float], typer.Option(
+        "--member-gpus", help="GPUs per sweep member with --launcher ray (default 1 when the cluster has "
+        "GPUs).")] = None,
+    member_cpus: Annotated[Optional[float], typer.Option(
+        "--member-cpus", help="CPUs per sweep member with --launcher ray (default 1).")] = None,
 ) -> None:
     """Train with any schedule; log every step and epoch, plot, checkpoint; resume exactly.
 
@@ -250,11 +277,13 @@ def train(
 
     def body() -> int:
         from .commands import train as command
+        from .commands.launch import Launch
 
         stdout, stderr = _consoles()
+        launch = Launch(jobs, launcher, member, member_gpus, member_cpus)
         if resume is not None:
             cfg = command.resume_config(resume, other_options=bool(
-                set_ or schedule or lr_from or epochs or device or out or seeds))
+                set_ or schedule or lr_from or epochs or device or out or seeds or logger or launch.given))
             if config is not None:
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
                              style="yellow", markup=False)
@@ -262,16 +291,17 @@ def train(
                                     allow_changes=allow_changes)
         if allow_changes:
             raise LrtoolError("--allow-changes: only applies with --resume RUN_DIR")
-        overrides = _overrides(set_, device=device, **{"train.epochs": epochs})
+        overrides = _overrides(set_, device=device, **{"train.epochs": epochs, "train.loggers": _loggers(logger)})
         names = [n.strip() for n in schedule.split(",")] if schedule else [None]
         seed_list = command.parse_seeds(seeds) if seeds else [None]
+        launch.check(out, sweep=len(names) * len(seed_list) > 1)
         stem = Path(config).stem if config else "quickstart"
         if len(names) * len(seed_list) > 1:
             from .commands.sweep import run_sweep
 
             return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
                              console=stdout, live_console=stderr, print_run=_print_train,
-                             live=lambda: _LiveTrain(stderr) if not stderr.quiet else None)
+                             live=lambda: _LiveTrain(stderr) if not stderr.quiet else None, launch=launch)
         cfg, taken = command.load_train_config(config, overrides, schedule=names[0], seed=seed_list[0],
                                                lr_from=lr_from)
         if taken:

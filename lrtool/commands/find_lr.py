@@ -23,11 +23,13 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
         The RunResult; raises LrtoolError for bad input, RunFailed when the sweep fails.
     """
     from ..config import dump_config, load_config
+    from ..loggers import check_loggers
     from ..run.build import build
     from ..run.finder import run_find_lr
     from ..rundir import RunDir
 
     cfg = load_config(config, overrides)
+    check_loggers(cfg.train.loggers)  # a missing extra is a usage error, before any work
     setup = build(cfg)
     run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
     with run.lock("find-lr"):

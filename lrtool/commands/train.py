@@ -32,7 +32,8 @@ def resume_config(run_dir: Path, *, other_options: bool) -> Any:
 
     if other_options:
         raise LrtoolError("--resume continues a run with its own config.yaml; drop "
-                          "--set/--schedule/--seeds/--lr-from/--epochs/--device/--out")
+                          "--set/--schedule/--seeds/--lr-from/--epochs/--device/--out/--logger/--jobs/"
+                          "--launcher/--member")
     summary = read_run_summary(run_dir, "--resume", "train", files=("config.yaml", "summary.json"))
     if summary.get("status") == "completed":
         raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
@@ -63,7 +64,7 @@ def load_train_config(config: Path | None, overrides: list[str], *, schedule: st
 
 def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | None, resume_dir: Path | None = None,
                  allow_changes: bool = False, live: Any = None,
-                 echo: Callable[[str], None] = print) -> RunResult:
+                 echo: Callable[[str], None] = print, tags: dict[str, str] | None = None) -> RunResult:
     """Build everything from `cfg`, make (or reopen) the run directory, train.
 
     Args:
@@ -76,15 +77,18 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
             was trained with.
         live: progress display (see run.trainer.train()).
         echo: prints one line for the user.
+        tags: tags for the run's loggers (the sweep it belongs to).
 
     Returns:
         The RunResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
+    from ..loggers import check_loggers
     from ..run.build import build
     from ..run.plan import make_schedule
     from ..rundir import RunDir
 
+    check_loggers(cfg.train.loggers)  # a missing extra is a usage error, before any work
     if resume_dir is not None:
         run = RunDir(resume_dir)
         # the lock first: a live run is refused before anything is read, built or written
@@ -95,7 +99,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
     run = RunDir.create(out, stem, schedule.name)
     with run.lock("train"):
         run.write_config(dump_config(cfg))
-        return _train(setup, run, schedule, plan, config_path, None, live, echo)
+        return _train(setup, run, schedule, plan, config_path, None, live, echo, tags=tags)
 
 
 def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> RunResult:
@@ -145,7 +149,8 @@ def _check_writable(path: Path) -> None:
 
 
 def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | None, progress: Any, live: Any,
-           echo: Callable[[str], None], changes: list[str] | None = None) -> RunResult:
+           echo: Callable[[str], None], changes: list[str] | None = None,
+           tags: dict[str, str] | None = None) -> RunResult:
     from ..run import dist
     from ..run.trainer import train
 
@@ -157,5 +162,5 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
     for note in schedule.notes:
         echo(f"warning: {note}")
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
-                    resume=progress, live=live, changes=changes)
+                    resume=progress, live=live, changes=changes, tags=tags)
     return RunResult(summary, run.path)

@@ -77,6 +77,14 @@ class ScheduleConfig(Component):
     name: str = Field("constant", description="schedule registry name (torch names or short names)")
 
 
+class MlflowConfig(_Strict):
+    """Where the mlflow logger writes (train.loggers: [mlflow])."""
+
+    tracking_uri: Optional[str] = Field(None, description="MLflow tracking URI (none: $MLFLOW_TRACKING_URI, "
+                                                          "else the SQLite store runs/mlflow.db)")
+    experiment: str = Field("lrtool", min_length=1, description="MLflow experiment the runs are logged under")
+
+
 class TrainConfig(_Strict):
     """How `lrtool train` runs: length, precision, accumulation, logging, checkpoints."""
 
@@ -92,6 +100,9 @@ class TrainConfig(_Strict):
     channels_last: bool = Field(False, description="channels-last memory format (image models)")
     compile: bool = Field(False, description="wrap the model in torch.compile")
     on_nan: Literal["stop", "continue"] = Field("stop", description="what a non-finite loss does to the run")
+    loggers: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list, description="extra views of the run, each an optional extra: tensorboard, mlflow")
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="the mlflow logger's store")
 
 
 class FindLRConfig(_Strict):

@@ -202,6 +202,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     import time
 
     from .. import plots
+    from ..loggers import open_loggers
     from ..rundir import now_iso, versions
 
     cfg = setup.cfg
@@ -226,6 +227,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
+    loggers = open_loggers(cfg, run, command="find-lr")
+    summary.update(run.read_summary())  # what the loggers recorded (the MLflow run id)
     columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
     log = run.csv(LR_FIND_CSV, columns)
@@ -252,7 +255,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
             else:
                 log.close()
         except Exception as e:
-            _fail(run, summary, log, stop, e)
+            _fail(run, summary, log, stop, e, loggers)
         sweep_s = time.perf_counter() - t_sweep
         rows = result.rows
         val_rows = [r for r in rows if r.get("val_acc") is not None]
@@ -279,10 +282,12 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                 print("lrtool: warning: lr_find.png skipped (interrupted)", file=sys.stderr)
             except Exception as e:  # noqa: BLE001 - the result is written; the figure is a view of it
                 print(f"lrtool: warning: could not draw {run.file('lr_find.png')}: {one_line(e)}", file=sys.stderr)
+        loggers.log_find_lr(rows, advice)
+        loggers.finish(summary["status"], summary)
     return summary
 
 
-def _fail(run: Any, summary: dict[str, Any], log: Any, stop: StopFlag, e: Exception) -> None:
+def _fail(run: Any, summary: dict[str, Any], log: Any, stop: StopFlag, e: Exception, loggers: Any) -> None:
     """End a range test that raised: the status first, then the log (which may fail again), then RunFailed."""
     from ..errors import RunFailed
     from ..rundir import now_iso
@@ -296,5 +301,6 @@ def _fail(run: Any, summary: dict[str, Any], log: Any, stop: StopFlag, e: Except
         except OSError as e2:  # even the status could not be written (a full disk): say so
             also = f"; {one_line(e2)} could not be updated either"
         log.abandon()  # closes without raising again; a torn last row is cut
+    loggers.finish("failed", summary)
     hint = "after fixing it, run find-lr again; " if isinstance(e, OSError) else ""
     raise RunFailed(f"range test failed: {error}{also}; {hint}logs kept in {run.path}") from e

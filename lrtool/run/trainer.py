@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import ExitCode, LrtoolError, RunFailed, one_line
+from ..loggers import Loggers, open_loggers
 from ..optim import set_lr_and_momentum
 from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
 from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
@@ -29,7 +30,7 @@ PLOT_EVERY_S = 30.0
 
 def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedule_name: str,
           config_path: str | None, resume: Progress | None = None, live: Any = None,
-          changes: list[str] | None = None) -> dict[str, Any]:
+          changes: list[str] | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Train `setup.model` for the configured epochs, logging into `run`.
 
     Args:
@@ -43,6 +44,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
             for progress display, or None.
         changes: on a resume with --allow-changes, the config keys edited since the checkpoint
             (recorded in the summary as `config_changes`).
+        tags: tags for the loggers of train.loggers (the sweep the run belongs to).
 
     Returns:
         summary.json's content; its "status" says how the run ended.
@@ -53,8 +55,11 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     _start_summary(setup, run, plan, schedule_name, config_path, resume, changes)
     if schedule.notes:  # a legal but suspicious plan: kept with the run, as find-lr keeps its notes
         run.update_summary(notes=list(schedule.notes))
+    t_open = time.perf_counter()
+    loggers = open_loggers(setup.cfg, run, command="train", resume_step=p.step if resume else None, tags=tags)
+    t0 += time.perf_counter() - t_open  # the loggers' start (MLflow's database) is not training time
     stop = StopFlag()
-    log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume))
+    log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume), loggers=loggers)
     epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
     status, bad_step, error, clean = "completed", None, None, True
     test = None
@@ -90,6 +95,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                 if status != "completed":
                     break
                 row = _end_epoch(setup, schedule, p, epochs_log, t0, lrs)
+                loggers.log_epoch(row)
                 with stop.shielded():  # last.pt, best.pt and the summary that names them: all or none
                     _save_epoch(setup, run, schedule, p, row)
                 if stop.again is not None:  # a second signal while they were written: stop now
@@ -116,26 +122,26 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
             if live is not None:
                 live.stop()
         if error is not None:
-            _fail(run, p, t0, error, [log, epochs_log], stop, plots=tc.plots)
+            _fail(run, p, t0, error, [log, epochs_log], stop, plots=tc.plots, loggers=loggers)
         log.abandon()
         epochs_log.abandon()
         if status == "interrupted":
-            return _stop_interrupted(setup, run, schedule, p, t0, stop, clean)
+            return _stop_interrupted(setup, run, schedule, p, t0, stop, clean, loggers)
         if status == "diverged":
             message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
                        f"the last good checkpoint is checkpoints/last.pt")
-            return _finish(run, status, p, t0, stop, plots=tc.plots,
+            return _finish(run, status, p, t0, stop, plots=tc.plots, loggers=loggers,
                            stop={"reason": "non_finite", "step": bad_step, "message": message})
-        return _finish(run, "completed", p, t0, stop, plots=tc.plots, test=test)
+        return _finish(run, "completed", p, t0, stop, plots=tc.plots, loggers=loggers, test=test)
 
 
 class _StepLog:
     """steps.csv: each step's loss stays on the device until a log point reads them back in one sync."""
 
     def __init__(self, run: RunDir, schedule: Schedule, setup: Any, p: Progress, stop: StopFlag, live: Any,
-                 append: bool):
+                 append: bool, loggers: Loggers):
         groups = len(setup.optimizer.param_groups)
-        self.schedule, self.p, self.stop, self.live = schedule, p, stop, live
+        self.schedule, self.p, self.stop, self.live, self.loggers = schedule, p, stop, live, loggers
         self.multi = groups > 1
         self.cycles_momentum = schedule.momentum(0) is not None
         columns = step_columns(self.cycles_momentum, groups)
@@ -164,6 +170,7 @@ class _StepLog:
             self.agreed_stop = self.agreed_stop or signalled
         values = losses.tolist()
         first_bad = None
+        rows = []
         for (step, epoch, lrs, _loss, t), value in zip(self.pending, values):
             row = {"step": step, "epoch": epoch, "lr": lrs[0], "loss": value, "time_s": round(t, 4)}
             if self.cycles_momentum:
@@ -171,10 +178,12 @@ class _StepLog:
             if self.multi:
                 row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
             self.csv.write(row, flush=False)  # flushed once per log point, below
+            rows.append(row)
             if not math.isfinite(value):
                 first_bad = step
                 break
         self.csv.flush()
+        self.loggers.log_step(rows)
         if self.live is not None:  # this log point syncs anyway: show the epoch's running accuracy too
             sums = self.p.sums
             acc = int(sums["correct"]) / max(1, sums["n"]) if sums else None
@@ -331,7 +340,7 @@ def _test_metrics(setup: Any) -> dict[str, float] | None:
 
 
 def _stop_interrupted(setup: Any, run: RunDir, schedule: Schedule, p: Progress, t0: float,
-                      stop: StopFlag, clean: bool) -> dict[str, Any]:
+                      stop: StopFlag, clean: bool, loggers: Loggers) -> dict[str, Any]:
     """Save a mid-epoch checkpoint and say how to continue; --resume replays the epoch's order and skips ahead.
 
     `clean`: the loop stopped between steps. A run cut mid-step (a second signal) saves no checkpoint of
@@ -353,7 +362,7 @@ def _stop_interrupted(setup: Any, run: RunDir, schedule: Schedule, p: Progress, 
     if dropped is not None:
         where += f"; {dropped}, so it continues from the last epoch's checkpoint"
     message = f"stopped by {stop.name} {where}; continue with: {_resume_command(run)}"
-    return _finish(run, "interrupted", p, t0, stop, plots=setup.cfg.train.plots,
+    return _finish(run, "interrupted", p, t0, stop, plots=setup.cfg.train.plots, loggers=loggers,
                    stop={"reason": "interrupted", "step": p.step, "message": message},
                    exit_code=ExitCode.for_signal(stop.signal))
 
@@ -366,12 +375,12 @@ def _resume_command(run: RunDir) -> str:
 
 
 def _fail(run: RunDir, p: Progress, t0: float, e: Exception, logs: list[Any], stop: StopFlag, *,
-          plots: bool) -> None:
+          plots: bool, loggers: Loggers) -> None:
     """End a run that raised: the status first, then the logs (which may fail again), then RunFailed."""
     error = f"{type(e).__name__}: {e}"
     also = ""
     try:
-        _finish(run, "failed", p, t0, stop, plots=False, error=error)
+        _finish(run, "failed", p, t0, stop, plots=False, loggers=loggers, error=error)
     except OSError as e2:  # even the status could not be written (a full disk): say so
         also = f"; {one_line(e2)} could not be updated either"
     with stop.shielded():
@@ -419,7 +428,7 @@ def plot_run(run: RunDir) -> None:
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 
 
-def _finish(run: RunDir, status: str, p: Progress, t0: float, flag: StopFlag, *, plots: bool,
+def _finish(run: RunDir, status: str, p: Progress, t0: float, flag: StopFlag, *, plots: bool, loggers: Loggers,
             exit_code: int | None = None, **fields: Any) -> dict[str, Any]:
     """Write the run's final summary (never cut by a signal), then its plots (which a second signal skips)."""
     total = time.perf_counter() - t0
@@ -431,6 +440,7 @@ def _finish(run: RunDir, status: str, p: Progress, t0: float, flag: StopFlag, *,
             timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
     if plots:
         _plot_quietly(run)
+    loggers.finish(status, summary)  # last: the plots and summary.json it uploads are final
     return summary
 
 
