@@ -393,6 +393,8 @@ def preview(
         if r.needs_metric:
             stdout.print(f"note: {r.schedule} lowers the LR when {r.monitor} stops improving, so its real "
                          "curve depends on the metrics; shown is the LR before any reduction", style="yellow")
+        for note in r.notes:
+            stdout.print(f"warning: {note}", style="yellow", markup=False)
         stdout.print(f"wrote {r.run_dir}/ (schedule.csv, schedule.png, config.yaml)", markup=False)
         return r.exit_code
 

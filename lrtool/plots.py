@@ -10,7 +10,8 @@ from .rundir import atomic_write, read_csv_frame
 from .rundir import columns as C
 from .smoothing import ema
 
-MARKERS = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"), "minimum": ("tab:purple", "s")}
+MARKERS = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"), "valley_trimmed": ("tab:olive", "o"),
+           "minimum": ("tab:purple", "s")}
 
 
 def _pyplot():

@@ -41,3 +41,20 @@ def ema(values: Sequence[float | None], beta: float = 0.9) -> list[float]:
 def beta_for_span(span: float) -> float:
     """The beta of an EMA over `span` points (pandas' `span`: alpha = 2 / (span + 1))."""
     return 1.0 - 2.0 / (max(1.0, span) + 1.0)
+
+
+def centred_ema(values: Sequence[float | None], beta: float = 0.95) -> list[float]:
+    """Zero-lag smoothing of a finished curve: the bias-corrected EMA run forwards, then backwards.
+
+    The forward pass alone lags the raw values by about 1 / (1 - beta) points; running the same
+    filter back over its output cancels that shift (a two-sided, centred smoother).
+
+    Args:
+        values: the raw series; a missing or non-finite value gives NaN and is skipped.
+        beta: the smoothing factor of each pass, in [0, 1).
+
+    Returns:
+        The smoothed series, as long as `values`.
+    """
+    forward = ema(values, beta)
+    return ema(forward[::-1], beta)[::-1]

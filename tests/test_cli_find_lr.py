@@ -40,7 +40,7 @@ def test_find_lr_writes_every_file(synth, tmp_path):
     assert s["status"] == "completed" and s["command"] == "find-lr"
     assert s["stop"]["reason"] in ("diverged", "non_finite", "completed")
     assert s["stop"]["steps_run"] == len(curve)
-    assert set(s["suggestions"]) == {"steepest", "valley", "minimum"}
+    assert set(s["suggestions"]) == {"steepest", "valley", "valley_trimmed", "minimum"}
     assert s["lr"] > 0 and s["clr"]["base_lr"] < s["clr"]["max_lr"]
     assert s["onecycle"]["max_lr"] >= s["clr"]["max_lr"]
     assert {"python", "torch", "lrtool"} <= set(s["versions"])

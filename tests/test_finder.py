@@ -274,7 +274,7 @@ def test_suggestions_on_a_u_curve():
     # valley: middle of the longest falling stretch, which runs from the start to the minimum
     third = i_min / 3  # the stretch runs from step 0 (length i_min + 1 ends at i_min)
     assert s["valley"]["step"] == int(third) + int(third / 2)
-    assert out["lr"] == s["valley"]["lr"]
+    assert out["lr"] == s[out["lr_rule"]]["lr"]
     assert out["clr"]["max_lr"] == pytest.approx(s["steepest"]["lr"])
     assert out["clr"]["base_lr"] == pytest.approx(out["clr"]["max_lr"] / 4)
     assert out["onecycle"]["max_lr"] == max(out["clr"]["max_lr"], s["minimum"]["lr"])
@@ -296,7 +296,7 @@ def test_flat_curve_says_so_instead_of_a_number():
     out = suggest(lrs, [1.0 + 1e-4 * math.sin(i) for i in range(50)], diverged_at_end=False)
     assert out["shape"] == "never_falls"
     assert out["lr"] is None and out["clr"] is None
-    assert out["suggestions"] == {"steepest": None, "valley": None, "minimum": None}
+    assert out["suggestions"] == {"steepest": None, "valley": None, "valley_trimmed": None, "minimum": None}
     assert "never fell" in out["notes"][0]
     assert snippet(out) == ""
 

@@ -238,7 +238,6 @@ def test_nan_loss_stops_as_diverged(cfg_file, tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--schedule", "multistep", "--set", "schedule.multistep.milestones=[1, 7]"], "beyond"),
     (["--schedule", "OneCycleLR", "--set", "schedule.OneCycleLR={max_lr: 0.1, total_steps: 5}"], "shorter"),
     (["--set", "schedule.warmup={epochs: 5}"], "warmup"),
     (["--schedule", "cyclik"], "unknown schedule 'cyclik' (did you mean 'cyclic'?)"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class PreviewResult:
     monitor: str | None
     run_dir: Path
     exit_code: ExitCode = ExitCode.OK
+    notes: list[str] = field(default_factory=list)  # warnings about a legal but suspicious plan
 
     @property
     def lrs(self) -> list[float]:
@@ -133,4 +134,4 @@ def preview(config: Path | None, overrides: list[str], *, schedule: str | None, 
     return PreviewResult(schedule=sched.name, interval=sched.interval, epochs=plan.epochs,
                          steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps,
                          batch_size=plan.batch_size, rows=kept, needs_metric=sched.needs_metric,
-                         monitor=getattr(sched, "monitor", None), run_dir=run.path)
+                         monitor=getattr(sched, "monitor", None), run_dir=run.path, notes=sched.notes)

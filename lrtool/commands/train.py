@@ -181,6 +181,8 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
          f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +
          (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
           if dist.is_distributed() else ""))
+    for note in schedule.notes:
+        echo(f"warning: {note}")
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live, changes=changes, tags=tags)
     return TrainResult(summary, run.path, figures=run.figures if cfg.train.plots else None)

@@ -220,11 +220,13 @@ def choose_schedule(doc: dict[str, Any], name: str) -> None:
 
 
 def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
-    """Fill the LRs a find-lr run suggested into `doc`; returns {dotted key: value} of what it set.
+    """Fill the LRs in a config document from a find-lr run's suggestions (--lr-from).
 
     optimizer.lr gets the suggested LR; a cyclic schedule gets the CLR bounds and a one-cycle
     schedule its max_lr, wherever the config keeps that schedule's arguments (see
-    schedules.section.fill_lr_bounds).
+    schedules.section.fill_lr_bounds). Param groups keep the LR ratio to group 0 that the range test
+    swept them at (summary.json sweep.lr_ratios): each group's lr and schedule bounds are the
+    suggestion times its ratio.
     """
     from ..rundir import read_run_summary
     from ..schedules import fill_lr_bounds
@@ -238,10 +240,20 @@ def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     optimizer = doc.get("optimizer")
     if not isinstance(optimizer, dict):
         optimizer = doc["optimizer"] = {} if optimizer is None else optimizer
+    groups = optimizer.get("param_groups") if isinstance(optimizer.get("param_groups"), list) else []
+    ratios = _swept_ratios(summary, optimizer, groups, run_dir)
     optimizer["lr"] = lr
     taken = {"optimizer.lr": optimizer["lr"]}
+    for i, (group, ratio) in enumerate(zip(groups, ratios[1:])):
+        if isinstance(group, dict) and ("lr" in group or ratio != 1.0):
+            group["lr"] = taken[f"optimizer.param_groups[{i}].lr"] = lr * ratio
+
+    def per_group(value: float) -> float | list[float]:
+        return float(value) if all(r == 1.0 for r in ratios) else [float(value) * r for r in ratios]
+
     doc["schedule"], filled = fill_lr_bounds(
-        doc.get("schedule"), base_lr=base_lr, max_lr=max_lr, onecycle_max_lr=onecycle_max_lr)
+        doc.get("schedule"), base_lr=per_group(base_lr), max_lr=per_group(max_lr),
+        onecycle_max_lr=per_group(onecycle_max_lr))
     taken.update(filled)
     return taken
 
@@ -255,6 +267,28 @@ def _suggested(summary: dict[str, Any], run_dir: str | Path, dotted: str) -> flo
         raise LrtoolError(f"--lr-from {run_dir}: {Path(run_dir) / 'summary.json'}: {dotted}: expected a positive "
                           f"learning rate, got {short_repr(value)} (edited or damaged? rerun lrtool find-lr)")
     return float(value)
+def _swept_ratios(summary: dict[str, Any], optimizer: dict[str, Any], groups: list[Any],
+                  run_dir: str | Path) -> list[float]:
+    """Each param group's LR over group 0's, as the range test swept them (1 entry per group, group 0 first).
+
+    Runs recorded before sweep.lr_ratios existed swept the ratios their config set, taken here from this
+    config's optimizer section.
+    """
+    recorded = (summary.get("sweep") or {}).get("lr_ratios")
+    if isinstance(recorded, list) and recorded:
+        if len(recorded) != len(groups) + 1:
+            raise LrtoolError(f"--lr-from {run_dir}: the range test swept {len(recorded)} param group(s), "
+                              f"this config's optimizer has {len(groups) + 1}; a suggestion only holds for "
+                              "the groups it was measured with")
+        return [float(r) for r in recorded]
+    top = optimizer.get("lr")
+    if not isinstance(top, (int, float)) or isinstance(top, bool) or top <= 0:
+        return [1.0] * (len(groups) + 1)
+    ratios = [1.0]
+    for group in groups:
+        lr = group.get("lr") if isinstance(group, dict) else None
+        ratios.append(float(lr) / float(top) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else 1.0)
+    return ratios
 
 
 def _one_line_errors(fn: Any) -> Any:

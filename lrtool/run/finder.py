@@ -127,17 +127,19 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             for group, ratio in zip(optimizer.param_groups, ratios):
                 group["lr"] = lr * ratio
             total = 0.0
-            for j in range(accumulate):
-                x, y = next(batches)
+            micro = [next(batches) for _ in range(accumulate)]
+            samples = sum(len(y) for _, y in micro)
+            for j, (x, y) in enumerate(micro):
                 if augment is not None:
                     x = augment(x)
+                # weighed by samples: k micro-batches equal one batch of the same samples
+                weight = len(y) / samples
                 with dist.no_sync(net or model, j < accumulate - 1):  # DDP: all-reduce once a step
-                    loss, _out = engine.forward_backward(net or model, x, y, loss_fn, precision,
-                                                             1.0 / accumulate)
-                total = total + loss
+                    loss, _out = engine.forward_backward(net or model, x, y, loss_fn, precision, weight)
+                total = total + loss * weight
             engine.optimizer_step(model, optimizer, precision, grad_clip)
             # the divergence test needs the loss of every step on the host: one sync per step
-            loss_value = float(total) / accumulate
+            loss_value = float(total)
             stop_all = None  # under torchrun: whether any rank was signalled, agreed in the same all-reduce
             if dist.is_distributed():
                 mean, stop_all = dist.mean_and_any(torch.tensor([loss_value], dtype=torch.float64),
@@ -221,6 +223,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                   "val_every": fl.val_every if val is not None else 0,
                   "val_samples": len(val) if val is not None else 0},
     }
+    group_lrs = [float(g["lr"]) for g in setup.optimizer.param_groups]
+    if len(group_lrs) > 1:  # the sweep keeps these LR ratios to group 0; --lr-from keeps them too
+        summary["sweep"]["lr_ratios"] = [lr / group_lrs[0] if group_lrs[0] else 1.0 for lr in group_lrs]
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
@@ -266,7 +271,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
         val_col = f"val_{metric_col}" if metric_col else None
         val_rows = [r for r in rows if val_col and r.get(val_col) is not None]
         advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
-                         diverged_at_end=result.stop_reason in ("diverged", "non_finite"),
+                         diverged_at_end=result.stop_reason in ("diverged", "non_finite"), num_iter=fl.num_iter,
                          val_lrs=[r["lr"] for r in val_rows], val_metric=[r[val_col] for r in val_rows],
                          metric=val_col or "")
         summary.update(advice)

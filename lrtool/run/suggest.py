@@ -13,10 +13,37 @@ def _note(notes: list[str], text: str) -> None:
         notes.append(text)
 
 
+# The rule behind `lr` (the one number find-lr recommends); chosen by benchmarks/suggestion_quality.py.
+DEFAULT_RULE = "steepest"
+RULES = ("steepest", "valley", "valley_trimmed", "minimum")
+# Where the curve counts as exploded, whatever find_lr.diverge_threshold stopped the sweep at:
+# fastai's and Lightning's divergence factor (the smoothed loss 4x above its best so far).
+EXPLODED = 4.0
+SLOPE_BASE = 10  # the steepest descent is measured over +-(usable length / SLOPE_BASE) points
+
+
+def usable_length(loss: Sequence[float]) -> int:
+    """How many leading points of a smoothed curve come before it explodes (rises 4x above its best so far).
+
+    The suggestions only look at this part: after an explosion the EMA decays from huge values, which
+    would otherwise read as the steepest descent of the whole curve.
+    """
+    best = math.inf
+    for i, v in enumerate(loss):
+        if i > 0 and v - best > (EXPLODED - 1) * abs(best):
+            return i
+        best = min(best, v)
+    return len(loss)
+
+
 def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end: bool = False,
             val_lrs: Sequence[float] = (), val_metric: Sequence[float] = (), metric: str = "val_acc",
-            val_accs: Sequence[float] = ()) -> dict[str, Any]:
+            val_accs: Sequence[float] = (), num_iter: int | None = None,
+            rule: str = DEFAULT_RULE) -> dict[str, Any]:
     """Suggestions and schedule bounds from a range-test curve.
+
+    Every suggestion comes from the curve before it explodes (`usable_length`) and before its lowest
+    point, whatever divergence threshold the sweep ran with.
 
     Args:
         lrs, smoothed: the LR and smoothed loss of each recorded step; the curve is cut at the
@@ -25,26 +52,33 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
         val_lrs, val_metric: a validation metric at some of the steps, when measured.
         metric: that metric's column (val_acc, val_mae, ...): its direction decides what "improves" means.
         val_accs: the former name of val_metric (accuracy), still accepted.
+        num_iter: the planned sweep length (fastai trims its first tenth); None: the recorded length.
+        rule: which suggestion becomes `lr` (one of RULES).
 
     Returns:
-        {"suggestions": {steepest|valley|minimum: {lr, step, loss} or None}, "lr", "clr": {base_lr,
-        max_lr}, "onecycle": {max_lr}, "notes": [...], "shape": "u|never_falls|never_rises|too_short"}.
+        {"suggestions": {steepest|valley|valley_trimmed|minimum: {lr, step, loss} or None}, "lr",
+        "lr_rule", "clr": {base_lr, max_lr}, "onecycle": {max_lr}, "notes": [...],
+        "shape": "u|never_falls|never_rises|too_short"}.
     """
     n = next((i for i, v in enumerate(smoothed) if v is None or not math.isfinite(v)), len(smoothed))
-    lr = np.asarray(lrs[:n], dtype=float)
-    loss = np.asarray(smoothed[:n], dtype=float)
-    out: dict[str, Any] = {"suggestions": {"steepest": None, "valley": None, "minimum": None},
-                           "lr": None, "clr": None, "onecycle": None, "notes": [], "shape": "u"}
+    m = usable_length([float(v) for v in smoothed[:n]])
+    lr = np.asarray(lrs[:m], dtype=float)
+    loss = np.asarray(smoothed[:m], dtype=float)
+    out: dict[str, Any] = {"suggestions": {r: None for r in RULES}, "lr": None, "lr_rule": rule,
+                           "clr": None, "onecycle": None, "notes": [], "shape": "u"}
     notes = out["notes"]
-    if n < 5:
+    if m < 5:
         out["shape"] = "too_short"
-        _note(notes, f"only {n} usable steps: too few to suggest anything; raise num_iter or lower start_lr")
+        _note(notes, f"only {m} usable steps: too few to suggest anything; raise num_iter or lower start_lr")
         return out
 
     def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
         return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
 
-    first, i_min = loss[0], int(np.argmin(loss))
+    # where the curve starts: the median of its first tenth (the first point alone is one noisy batch);
+    # its lowest point: after that first tenth, for the same reason
+    lo = max(1, m // 10)
+    first, i_min = float(np.median(loss[:max(3, lo)])), lo + int(np.argmin(loss[lo:]))
     spread = max(abs(first), 1e-12)
     if first - loss[i_min] <= 0.01 * spread:
         out["shape"] = "never_falls"
@@ -52,34 +86,37 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
                      "(start_lr too high, or the model/data cannot learn); no suggestion")
         return out
 
-    # d loss / d log10(lr), ignoring the noisy ends of the sweep
+    # d loss / d log10(lr) up to the lowest point, ignoring the noisy first tenth and last few steps
     x = np.log10(lr) if np.all(lr > 0) else lr
-    grad = np.gradient(loss, x) if np.unique(x).size == n else np.gradient(loss)
-    lo = max(1, n // 10)
-    hi = max(lo + 1, n - max(1, min(5, n // 10)))
-    i_steep = lo + int(np.argmin(grad[lo:hi]))
+    grad = _slope(loss, x if np.unique(x).size == m else np.arange(m, dtype=float), max(1, m // SLOPE_BASE))
+    hi = max(lo + 1, m - max(1, min(5, m // 10)))
+    stop = max(lo + 1, min(i_min + 1, hi))
+    i_steep = lo + int(np.argmin(grad[lo:stop]))
     if grad[i_steep] < 0:
         out["suggestions"]["steepest"] = pick(i_steep)
 
-    i_valley = _valley(loss)
+    i_valley = _valley(loss[:i_min + 1])
     if i_valley is not None:
         out["suggestions"]["valley"] = pick(i_valley)
+    # fastai's lr_find: valley on the curve less its first num_iter // 10 and last 5 recorded steps
+    # (the last 5 include the step that diverged, when it did)
+    skip, end = (num_iter or n) // 10, (m + 1 if m < n else m) - 5
+    if end - skip >= 2:
+        j = _valley(loss[skip:min(end, m)])
+        if j is not None:
+            out["suggestions"]["valley_trimmed"] = pick(skip + j)
     # minimum: a tenth of the LR at the lowest loss; shown on the curve where that LR lies
     i_tenth = int(np.argmin(np.abs(np.log(lr / (lr[i_min] / 10))))) if np.all(lr > 0) else i_min
     out["suggestions"]["minimum"] = {**pick(i_tenth, lr[i_min] / 10), "min_lr": float(lr[i_min]),
                                      "min_step": i_min, "min_loss": float(loss[i_min])}
 
-    if not diverged_at_end and i_min >= n - max(2, n // 10) and loss[-1] - loss[i_min] <= 0.01 * spread:
+    if not diverged_at_end and m == n and i_min >= m - max(2, m // 10) and loss[-1] - loss[i_min] <= 0.01 * spread:
         out["shape"] = "never_rises"
         _note(notes, "the loss was still falling at end_lr: the sweep never reached the point where "
                      "training breaks, so the true minimum may lie higher; raise end_lr to be sure")
 
-    # CLR bounds (Smith 2017): max where the loss still falls fastest before the minimum
-    stop = max(lo + 1, min(i_min + 1, hi))
-    i_max = lo + int(np.argmin(grad[lo:stop]))
-    if grad[i_max] >= 0:
-        i_max = i_steep
-    max_lr = float(lr[i_max])
+    # CLR bounds (Smith 2017): max where the loss falls fastest before the minimum (the steepest point)
+    max_lr = float(lr[i_steep])
     base_lr, base_rule = max_lr / 4, "max_lr / 4"
     from ..metrics import higher_is_better
 
@@ -93,9 +130,22 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     # one-cycle spends little time at its peak, so it tolerates the larger of the two
     minimum = out["suggestions"]["minimum"]["lr"]
     out["onecycle"] = {"max_lr": max(max_lr, minimum)}
-    chosen = out["suggestions"]["valley"] or out["suggestions"]["steepest"] or out["suggestions"]["minimum"]
+    s = out["suggestions"]
+    chosen = s.get(rule) or s["valley"] or s["steepest"] or s["minimum"]
     out["lr"] = chosen["lr"]
     return out
+
+
+def _slope(y: np.ndarray, x: np.ndarray, h: int) -> np.ndarray:
+    """dy/dx at each point over a base of +-h points (one-sided at the ends).
+
+    A wide base reads the trend of the curve: a one-step difference of a noisy smoothed loss can be
+    steeper than a slow real descent (seen on regression losses).
+    """
+    n = len(y)
+    lo = np.clip(np.arange(n) - h, 0, n - 1)
+    hi = np.clip(np.arange(n) + h, 0, n - 1)
+    return (y[hi] - y[lo]) / (x[hi] - x[lo])
 
 
 def _valley(loss: np.ndarray) -> int | None:

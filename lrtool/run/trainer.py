@@ -57,6 +57,8 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
         metrics.check_monitor(schedule.monitor, setup.metric_names, setup.data.val is not None,
                               key="schedule.monitor")
     _start_summary(setup, run, plan, schedule_name, config_path, resume, changes)
+    if schedule.notes:  # a legal but suspicious plan: kept with the run, as find-lr keeps its notes
+        run.update_summary(notes=list(schedule.notes))
     t_open = time.perf_counter()
     loggers = open_loggers(setup.cfg, run, command="train", resume_step=p.step if resume else None, tags=tags)
     t0 += time.perf_counter() - t_open  # the loggers' start (MLflow's database) is not training time
@@ -255,11 +257,15 @@ def _epoch_steps(setup: Any, p: Progress) -> Iterator[list]:
 def _train_step(setup: Any, micro: list, sums: dict[str, Any]) -> Any:
     """One optimizer step over the micro-batches `micro`; returns the step's loss, still on the device."""
     step_loss: Any = 0.0
+    total = sum(len(y) for _, y in micro)
     for j, (x, y) in enumerate(micro):
+        # each micro-batch weighs by its samples, so k micro-batches equal one batch of the same samples
+        # (also in an epoch's short last window)
+        weight = len(y) / total
         with dist.no_sync(setup.net, j < len(micro) - 1):  # DDP: all-reduce once a step
             loss, out = engine.forward_backward(setup.net, setup.augment(x), y, setup.loss_fn,
-                                                setup.precision, 1.0 / len(micro))
-        step_loss = loss if len(micro) == 1 else step_loss + loss / len(micro)
+                                                setup.precision, weight)
+        step_loss = loss if len(micro) == 1 else step_loss + loss * weight
         sums["loss"].add_(loss, alpha=len(y))  # metrics stay on the device
         setup.train_metrics.update(out, y)
         sums["n"] += len(y)

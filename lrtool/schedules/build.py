@@ -42,8 +42,10 @@ def build_schedule(spec: ScheduleSpec, base_lrs: list[float], plan: Plan,
         A Schedule.
 
     Raises:
-        LrtoolError: one line naming the key, e.g. a one-cycle total shorter than the run, a
-        milestone beyond the last epoch, warmup as long as training, cyclic base_lr >= max_lr.
+        LrtoolError: one line naming the key, for impossible plans only: a one-cycle total shorter than
+        the run (torch stops with an error there), warmup as long as training, cyclic base_lr >= max_lr.
+        Legal but suspicious plans (a milestone or restart that never happens, a cycle much longer or
+        shorter than the run, warmup taking most of the run) build, with a warning in `Schedule.notes`.
     """
     if not isinstance(plan, Plan):
         raise TypeError(f"plan must be a Plan, got {type(plan).__name__}")
@@ -66,4 +68,7 @@ def build_schedule(spec: ScheduleSpec, base_lrs: list[float], plan: Plan,
     ctx = Ctx(name=canonical, base_lrs=base, base_momenta=momenta, plan=plan, unit=interval,
               span=span, after_warmup=warmup_steps > 0, key=key, keys=keys)
     curve = kind.fn(ctx, **spec.kwargs)
-    return Schedule(canonical, interval, plan, curve, warmup_steps, warmup_start)
+    if warmup_steps > plan.total_steps / 2:
+        ctx.notes.append(f"{keys.get('warmup', f'{key}.warmup')}: warmup takes {warmup_steps} of the run's "
+                         f"{plan.total_steps} steps: most of the run never sees the schedule's own LR")
+    return Schedule(canonical, interval, plan, curve, warmup_steps, warmup_start, notes=ctx.notes)

@@ -79,6 +79,7 @@ class Ctx:
         self.after_warmup = after_warmup
         self._key = key
         self._keys = keys
+        self.notes: list[str] = []  # legal but suspicious choices (warn), as "dotted.key: why"
 
     def k(self, arg: str) -> str:
         """The dotted config key of argument `arg`."""
@@ -87,6 +88,10 @@ class Ctx:
     def fail(self, arg: str, msg: str) -> LrtoolError:
         """A one-line error about argument `arg`."""
         return LrtoolError(f"{self.k(arg)}: {msg}")
+
+    def warn(self, arg: str, msg: str) -> None:
+        """Note a plan that is possible but almost certainly not meant (printed, and kept in summary.json)."""
+        self.notes.append(f"{self.k(arg)}: {msg}")
 
     def units(self, n: float) -> str:
         """'3 epochs', '1 step'."""

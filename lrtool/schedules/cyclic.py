@@ -35,6 +35,15 @@ def cyclic(ctx: Ctx, bases: list[float], tops: list[float], up: float, down: flo
             raise ctx.fail("base_lr", f"base_lr {b:g}{group} must be below max_lr {t:g}")
     total = float(up) + float(down)
     ratio = float(up) / total
+    if up >= ctx.span:
+        reach = max((ctx.span - 1) / up, 0.0)
+        ctx.warn("step_size" if ctx.name == "cyclic" else "step_size_up",
+                 f"the cycle is much longer than the run: its rise takes {ctx.units(up)} and the run has "
+                 f"{ctx.units(ctx.span)}, so the LR gets only {100 * reach:.0f}% of the way to max_lr")
+    elif ctx.span / total > 50:
+        ctx.warn("step_size" if ctx.name == "cyclic" else "step_size_up",
+                 f"the cycle is much shorter than the run: {ctx.span / total:.0f} cycles of {ctx.units(total)} "
+                 "(Smith: a half cycle of 2-10 epochs)")
 
     def position(u: int) -> tuple[float, float]:
         """(height in the cycle 0..1, amplitude scale) at clock u, exactly as torch computes them."""
@@ -78,6 +87,7 @@ def one_cycle(ctx: Ctx, tops: list[float], total: int, pct: float, strategy: str
                                     "(torch divides by zero); use a larger pct_start")
     initial = [t / div for t in tops]
     lowest = [i / final_div for i in initial]
+    long_cycle = total > 1.25 * ctx.span
     if momenta:
         m_base, m_top = momenta
     else:
@@ -113,6 +123,11 @@ def one_cycle(ctx: Ctx, tops: list[float], total: int, pct: float, strategy: str
         i, frac = locate(u)
         return [anneal(a, b, frac) for a, b in zip(phases[i][3], phases[i][4])]
 
+    if long_cycle:
+        reached = max(lr(u)[0] for u in range(ctx.span)) / tops[0] if tops[0] else 0.0
+        ctx.warn(total_arg, f"one-cycle total_steps={total:g} is much longer than the run ({ctx.run_text()}): "
+                            f"the LR reaches {100 * reached:.1f}% of max_lr and "
+                            f"{'never anneals' if ctx.span <= phases[0][0] + 1 else 'stops mid-anneal'}")
     labels = ["peak", "annihilation"]
     marks = [(math.floor(p[0]) + 1, labels[i]) for i, p in enumerate(phases[:-1])
              if 0 < math.floor(p[0]) + 1 < ctx.span]

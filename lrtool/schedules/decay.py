@@ -12,10 +12,10 @@ from .plan import Curve
 
 
 def step_decay(ctx: Ctx, size: int, gamma: float, given: bool = True) -> Curve:
-    """base * gamma ** (u // size) — StepLR; a size the user gave must fit in the run."""
+    """base * gamma ** (u // size) — StepLR; a size the user gave that does not fit in the run is warned about."""
     if given and size >= ctx.span:
-        raise ctx.fail("step_size", f"step_size {ctx.units(size)} is not shorter than the run "
-                                    f"({ctx.run_text()}): the LR would never change")
+        ctx.warn("step_size", f"step_size {ctx.units(size)} is not shorter than the run "
+                              f"({ctx.run_text()}): the LR never changes")
     base = ctx.base_lrs
     return Curve(lambda u: [b * gamma ** (u // size) for b in base],
                  marks=periodic_marks(size, ctx.span, f"decay x{gamma:g}"))
@@ -24,7 +24,8 @@ def step_decay(ctx: Ctx, size: int, gamma: float, given: bool = True) -> Curve:
 def milestone_decay(ctx: Ctx, milestones: Any, gamma: float, given: bool = True) -> Curve:
     """base * gamma ** (milestones passed) — MultiStepLR (repeats count twice, as in torch).
 
-    Milestones the user gave must fall inside the run; default ones that do not (tiny runs) are dropped.
+    Milestones the user gave past the run are warned about (they never happen); default ones that do
+    not fit (tiny runs) are dropped.
     """
     if not isinstance(milestones, (list, tuple)) or not milestones:
         raise ctx.fail("milestones", f"expected a non-empty list of positions, got {milestones!r}")
@@ -32,9 +33,10 @@ def milestone_decay(ctx: Ctx, milestones: Any, gamma: float, given: bool = True)
     if not given:
         ms = [m for m in ms if m < ctx.span]
     elif ms[-1] >= ctx.span:
-        raise ctx.fail("milestones", f"milestone {ms[-1]} is beyond the last {ctx.unit} of the run "
-                                     f"({ctx.unit}s 0..{ctx.span - 1}"
-                                     f"{' counted after warmup' if ctx.after_warmup else ''})")
+        late = ", ".join(str(m) for m in ms if m >= ctx.span)
+        ctx.warn("milestones", f"milestone {late} is beyond the last {ctx.unit} of the run "
+                               f"({ctx.unit}s 0..{ctx.span - 1}"
+                               f"{' counted after warmup' if ctx.after_warmup else ''}): it never happens")
     base = ctx.base_lrs
     return Curve(lambda u: [b * gamma ** bisect.bisect_right(ms, u) for b in base],
                  marks=[(m, f"decay x{gamma:g}") for m in sorted(set(ms))])

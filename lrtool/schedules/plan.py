@@ -72,11 +72,13 @@ class Schedule:
         needs_metric: True for plateau schedules; call observe() at the end of every epoch.
         monitor: the metric observe() expects (val_loss, val_acc, ...) or None.
         warmup_steps: optimizer steps of warmup in front of the schedule (0 for none).
+        notes: warnings about a plan that is possible but almost certainly not meant.
     """
 
     def __init__(self, name: str, interval: str, plan: Plan, curve: Curve, warmup_steps: int,
-                 warmup_start: tuple[str, Any] | None):
+                 warmup_start: tuple[str, Any] | None, notes: list[str] | None = None):
         self.name = name
+        self.notes = list(notes or [])  # warnings about a legal but suspicious plan
         self.interval = interval
         self.plan = plan
         self.needs_metric = curve.plateau is not None

@@ -41,6 +41,14 @@ def sgdr(ctx: Ctx, first: float, mult: float, decay: float, floors: list[float],
             t_cur, t_i = t_cur - rewarm, t_i - rewarm
         return [cosine_value(p, f, t_cur, t_i) for p, f in zip(peaks, floors)]
 
+    if first >= ctx.span:
+        ctx.warn("cycle" if ctx.name == "sgdr" else "T_0",
+                 f"the first cycle ({ctx.units(first)}) is not shorter than the run ({ctx.run_text()}): "
+                 "no restart ever happens")
+    elif cycles is not None and start(cycles - 1) >= ctx.span:
+        fit = sum(1 for i in range(cycles) if start(i) < ctx.span)
+        ctx.warn("cycles", f"only {fit} of the {cycles} cycles fit in the run ({ctx.run_text()}); the rest never "
+                           "happen")
     marks, i = [], 1
     while start(i) < ctx.span and (cycles is None or i <= cycles) and len(marks) < MAX_MARKS:
         marks.append((start(i), "floor" if cycles is not None and i == cycles else f"restart {i}"))

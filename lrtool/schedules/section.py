@@ -196,8 +196,8 @@ def choose_schedule(section: Any, name: str) -> Any:
     return section
 
 
-def fill_lr_bounds(section: Any, *, base_lr: float, max_lr: float, onecycle_max_lr: float,
-                   key: str = "schedule") -> tuple[Any, dict[str, float]]:
+def fill_lr_bounds(section: Any, *, base_lr: float | list[float], max_lr: float | list[float],
+                   onecycle_max_lr: float | list[float], key: str = "schedule") -> tuple[Any, dict[str, float]]:
     """Put a range test's suggested LRs into the cyclic and one-cycle schedules of a section (``--lr-from``).
 
     A cyclic schedule (cyclic, CyclicLR) gets `base_lr` and `max_lr`, a one-cycle schedule
@@ -207,12 +207,12 @@ def fill_lr_bounds(section: Any, *, base_lr: float, max_lr: float, onecycle_max_
     Args:
         section: the config's ``schedule`` section; None for none. Anything but a mapping is
             returned as it is, for validation to report.
-        base_lr, max_lr: the suggested cyclical LR bounds.
-        onecycle_max_lr: the suggested one-cycle peak.
+        base_lr, max_lr: the suggested cyclical LR bounds (a list: one per param group).
+        onecycle_max_lr: the suggested one-cycle peak (a list: one per param group).
         key: the section's dotted key.
 
     Returns:
-        (the section to store, {dotted key: value} of what was set).
+        (the section to store, {dotted key: value} of what was set; a per-group list as `key[i]` entries).
     """
     if section is None:
         section = {}
@@ -231,5 +231,9 @@ def fill_lr_bounds(section: Any, *, base_lr: float, max_lr: float, onecycle_max_
         else:
             continue
         for k, v in bounds.items():
-            node[k] = taken[f"{prefix}.{k}"] = float(v)
+            if isinstance(v, list):
+                node[k] = [float(x) for x in v]
+                taken.update({f"{prefix}.{k}[{i}]": float(x) for i, x in enumerate(v)})
+            else:
+                node[k] = taken[f"{prefix}.{k}"] = float(v)
     return section, taken

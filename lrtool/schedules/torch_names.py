@@ -5,6 +5,7 @@ Registered before the short names: the order is the one ``lrtool list`` and erro
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .context import Ctx, register
@@ -39,6 +40,13 @@ def _torch_exponential(ctx: Ctx, gamma: Any) -> Curve:
 def _torch_cosine(ctx: Ctx, T_max: Any = None, eta_min: Any = 0.0) -> Curve:
     """torch CosineAnnealingLR (T_max defaults to the run); past T_max it rises again, like torch."""
     length = ctx.span if T_max is None else ctx.duration("T_max", T_max)
+    if length < ctx.span:
+        ctx.warn("T_max", f"T_max {ctx.units(length)} is shorter than the run ({ctx.run_text()}): past it "
+                          "CosineAnnealingLR climbs back up towards the base LR")
+    elif length > 1.5 * ctx.span:
+        left = (1 + math.cos(math.pi * (ctx.span - 1) / length)) / 2
+        ctx.warn("T_max", f"T_max {ctx.units(length)} is much longer than the run ({ctx.run_text()}): the LR "
+                          f"ends at {100 * left:.0f}% of its start, never annealed")
     return cosine(ctx, [ctx.number("eta_min", eta_min, lo=0)] * ctx.groups, length, clamp=False)
 
 
