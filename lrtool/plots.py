@@ -116,10 +116,34 @@ def plot_training(run_dir: Path) -> None:
 def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path, title: str = "",
                  log_x: bool = True) -> None:
     """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; accuracy vs LR when measured."""
-    plt = _pyplot()
-    val = [r for r in rows if r.get("val_acc") is not None]
-    fig, axes = plt.subplots(2 if val else 1, 1, figsize=(7, 6.5 if val else 4.2), sharex=True, squeeze=False)
-    ax = axes[0][0]
+    _save(lr_find_figure(rows, result, title=title, log_x=log_x), path)
+
+
+def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title: str = "", log_x: bool = True,
+                   ax: Any = None) -> Any:
+    """The range-test figure of plot_lr_find, returned (a Jupyter cell shows it) instead of saved.
+
+    Args:
+        rows: the lr_find.csv rows (step, lr, loss, smoothed_loss, optional val_loss/val_acc).
+        result: the suggestions, as in summary.json.
+        title: the figure title.
+        log_x: log-scaled LR axis (the exp sweep).
+        ax: draw the loss panel on this matplotlib Axes (no accuracy panel); None: a new figure.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    # a bare Figure, not pyplot: no global state, no backend switch in the user's notebook
+    from matplotlib.figure import Figure
+
+    val = [r for r in rows if r.get("val_acc") is not None and math.isfinite(r["val_acc"])]
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(7, 6.5 if val else 4.2))
+        axes = fig.subplots(2 if val else 1, 1, sharex=True, squeeze=False)
+        ax = axes[0][0]
+    else:
+        fig, val, axes = ax.figure, [], [[ax]]
     lrs = [r["lr"] for r in rows]
     ax.plot(lrs, _finite([r["loss"] for r in rows]), color="tab:blue", alpha=0.25, lw=1, label="loss")
     ax.plot(lrs, _finite([r["smoothed_loss"] for r in rows]), color="tab:blue", lw=2, label="smoothed loss")
@@ -155,9 +179,9 @@ def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path,
         axes[-1][0].set_xlabel("learning rate")
     else:
         ax.set_xlabel("learning rate")
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    if own:  # a caller's figure keeps the caller's layout
+        fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------- compare overlays

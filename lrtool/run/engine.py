@@ -98,11 +98,24 @@ def forward_backward(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, l
                      precision: Precision, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One micro-batch: forward, loss, backward (gradients accumulate); returns (loss, n correct), detached."""
     with precision.autocast():
-        out = model(x)
+        out = call_model(model, x)
         loss = loss_fn(out, y)
     precision.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
-    correct = (out.detach().argmax(dim=1) == y).sum()
-    return loss.detach().float(), correct
+    correct = n_correct(out.detach(), y)
+    return loss.detach().float(), correct if correct is not None else torch.zeros((), dtype=torch.int64)
+
+
+def call_model(model: Any, x: Any) -> Any:
+    """`model(**x)` for dict inputs (keyword arguments, e.g. input_ids + attention_mask), else `model(x)`."""
+    return model(**x) if isinstance(x, dict) else model(x)
+
+
+def n_correct(out: Any, y: Any) -> torch.Tensor | None:
+    """Top-1 hits for class-index targets and (batch, classes) outputs; None for any other task."""
+    if not (isinstance(out, torch.Tensor) and isinstance(y, torch.Tensor)) or out.ndim != 2 or y.ndim != 1 \
+            or y.is_floating_point() or len(y) != len(out):
+        return None
+    return (out.argmax(dim=1) == y).sum()
 
 
 def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, precision: Precision,
@@ -120,7 +133,7 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pre
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
              loss_fn: LossFn, precision: Precision) -> tuple[float, float]:
-    """Mean loss and accuracy over `batches`, model in eval mode (restored afterwards).
+    """Mean loss and accuracy (NaN unless targets are class indices) over `batches`, in eval mode.
 
     Under torchrun every rank must call it: the result is over all ranks' batches together.
     """
@@ -132,16 +145,18 @@ def evaluate(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch
     try:
         for x, y in batches:
             with precision.autocast():
-                out = model(x)
+                out = call_model(model, x)
                 loss = loss_fn(out, y)
             total_loss = total_loss + loss.detach().double() * len(y)
-            correct = correct + (out.argmax(dim=1) == y).sum()
+            hits = n_correct(out, y)
+            correct = None if hits is None or correct is None else correct + hits
             n += len(y)
     finally:
         model.train(was_training)
+    has_acc = correct is not None  # no accuracy for targets that are not class indices
     if dist.is_distributed():  # each rank saw its own part: add the parts up (one collective)
-        total_loss, correct, n = dist.sum_numbers(total_loss, correct, n)
+        total_loss, correct, n = dist.sum_numbers(total_loss, correct if has_acc else 0, n)
     if n == 0:
         return float("nan"), float("nan")
     # one host read per evaluation
-    return float(total_loss) / n, int(correct) / n
+    return float(total_loss) / n, (int(correct) / n if has_acc else float("nan"))

@@ -1,0 +1,500 @@
+"""The public Python API: the range test on your own model and DataLoader, lrtool's schedules as a torch
+scheduler in your own loop, and thin calls of what the command line does.
+
+Everything here is exported from ``lrtool`` itself (``lrtool.find_lr``, ``lrtool.scheduler``, ...).
+Bad arguments raise ``lrtool.LrtoolError`` with the CLI's one-line message, naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+
+from .errors import LrtoolError
+from .rundir import RunDir
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them when called
+    import pandas as pd
+    import torch
+
+    from .config import Config
+
+
+# --------------------------------------------------------------------------- the range test
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One suggested learning rate and where it lies on the smoothed curve."""
+
+    lr: float
+    step: int
+    loss: float  # the smoothed loss at `step`
+
+
+class CyclicBounds(NamedTuple):
+    """base_lr and max_lr for a cyclic schedule (Smith 2017)."""
+
+    base_lr: float
+    max_lr: float
+
+
+class OneCycleBounds(NamedTuple):
+    """max_lr for a one-cycle schedule (Smith 2018)."""
+
+    max_lr: float
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why the sweep ended: completed | diverged | non_finite | interrupted."""
+
+    reason: str
+    step: int | None
+    message: str
+    steps_run: int
+
+
+class RangeTest:
+    """What ``find_lr`` measured and suggests; the same facts as a find-lr run's summary.json.
+
+    Attributes:
+        lr: the default suggestion (valley, else steepest, else minimum), or None when the curve
+            allows none (see ``notes``).
+        suggestions: {"steepest", "valley", "minimum"} -> Suggestion or None. steepest: the most
+            negative slope of the smoothed loss against log10(lr), ends of the sweep excluded;
+            valley: fastai's rule, about the middle of the longest decreasing stretch; minimum: a
+            tenth of the LR at the lowest smoothed loss (Smith 2017).
+        clr: CyclicBounds: max_lr where the loss falls fastest before its minimum, base_lr = max_lr / 4
+            (or where validation accuracy starts to rise, when measured); None without a suggestion.
+        onecycle: OneCycleBounds(max_lr): the larger of clr.max_lr and the minimum rule.
+        stop: Stop(reason, step, message, steps_run).
+        notes: warnings about the curve's shape (never fell, never rose, too short).
+        summary: the whole summary (as summary.json holds it).
+        path: the run directory when ``out`` was given, else None.
+    """
+
+    def __init__(self, summary: dict[str, Any], rows: list[dict[str, Any]], path: Path | None, title: str):
+        self.summary = summary
+        self.rows = rows
+        self.path = path
+        self._title = title
+        self.lr: float | None = summary.get("lr")
+        self.suggestions = {name: None if s is None else Suggestion(float(s["lr"]), int(s["step"]), float(s["loss"]))
+                            for name, s in summary["suggestions"].items()}
+        clr, one = summary.get("clr"), summary.get("onecycle")
+        self.clr = CyclicBounds(clr["base_lr"], clr["max_lr"]) if clr else None
+        self.onecycle = OneCycleBounds(one["max_lr"]) if one else None
+        stop = summary["stop"]
+        self.stop = Stop(stop["reason"], stop["step"], stop["message"], stop["steps_run"])
+        self.notes: list[str] = list(summary.get("notes") or [])
+
+    @property
+    def curve(self) -> "pd.DataFrame":
+        """One row per optimizer step: step, lr, loss (raw), smoothed_loss (bias-corrected EMA), and
+        val_loss, val_acc (NaN between validations) when a val_loader was given."""
+        import pandas as pd
+
+        from .run.finder import CSV_COLUMNS, VAL_COLUMNS
+
+        has_val = any("val_loss" in r for r in self.rows)
+        return pd.DataFrame(self.rows, columns=list(CSV_COLUMNS + (VAL_COLUMNS if has_val else ())), dtype=float) \
+            .astype({"step": int})
+
+    def plot(self, ax: Any = None) -> Any:
+        """Loss against LR with the suggestions and the cyclic bounds marked (the figure find-lr saves).
+
+        Args:
+            ax: a matplotlib Axes to draw into; None: a new Figure (with a validation-accuracy panel
+                when measured). A Jupyter cell that ends with it shows it inline.
+
+        Returns:
+            The matplotlib Figure.
+        """
+        from .plots import lr_find_figure
+
+        return lr_find_figure(self.rows, self.summary, title=self._title,
+                              log_x=self.summary["sweep"]["mode"] == "exp", ax=ax)
+
+    def to_yaml(self) -> str:
+        """The suggestions as a config snippet (optimizer.lr, cyclic and one-cycle bounds); "" if none."""
+        from .run.finder import snippet
+
+        return snippet(self.summary)
+
+    def __repr__(self) -> str:
+        lr = f"{self.lr:.3g}" if self.lr is not None else "None"
+        return f"RangeTest(lr={lr}, stop={self.stop.reason!r}, steps={self.stop.steps_run})"
+
+
+class _Recorder:
+    """A CSV log that also keeps its rows in memory (the curve of the returned RangeTest)."""
+
+    def __init__(self, log: Any, rows: list[dict[str, Any]]):
+        self.log, self.rows = log, rows
+
+    def write(self, row: dict[str, Any], flush: bool = True) -> None:
+        self.rows.append(dict(row))
+        self.log.write(row, flush)
+
+    def __enter__(self) -> "_Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.close()
+
+
+class _ApiRun(RunDir):
+    """The run directory of find_lr(): in memory only without `out`; facts a config would give are patched."""
+
+    def __init__(self, path: Path, writes: bool, facts: dict[str, Any]):
+        super().__init__(path, writes=writes)
+        self.facts = facts
+        self.rows: list[dict[str, Any]] = []
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        summary.update(self.facts["top"])
+        summary["sweep"].update(self.facts["sweep"])
+        super().write_summary(summary)
+
+    def csv(self, name: str, columns: Iterable[str], append: bool = False) -> Any:
+        return _Recorder(super().csv(name, columns, append), self.rows)
+
+
+def _model_device(model: "torch.nn.Module", device: Any) -> "torch.device":
+    """The device batches go to: the model's own unless `device` names another (then an error)."""
+    import torch
+
+    from .run.engine import resolve_device
+
+    own = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if device is None:
+        return own
+    wanted = resolve_device(str(device))
+    if wanted.type != own.type or (wanted.index is not None and wanted.index != own.index):
+        raise LrtoolError(f"find_lr: device: expected the model's device ({own}), got {device!r}; move the "
+                          "model with model.to(device) before creating its optimizer")
+    return own
+
+
+def _batch_size(loader: Any) -> int | None:
+    """Samples per batch of a DataLoader (also with a batch sampler), or None when unknown."""
+    size = getattr(loader, "batch_size", None) or getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
+    return size if isinstance(size, int) else None
+
+
+def _validated(doc: dict[str, Any], where: str) -> "Config":
+    """The Config of `doc`, or the CLI's one-line message for the first problem."""
+    from pydantic import ValidationError
+
+    from .config import Config, _format_error
+
+    try:
+        return Config.model_validate(doc)
+    except ValidationError as e:
+        raise LrtoolError(_format_error(e.errors(include_url=False)[0], where, set())) from None
+
+
+def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criterion: Any, train_loader: Iterable,
+            *, val_loader: Iterable | None = None, start_lr: float = 1e-7, end_lr: float = 10.0,
+            num_iter: int = 100, mode: str = "exp", smooth: float = 0.98, diverge_threshold: float = 4.0,
+            accumulate: int = 1, val_every: int | None = None, grad_clip: float | None = None,
+            device: Any = None, precision: str = "fp32", out: str | Path | None = None,
+            progress: bool = True) -> RangeTest:
+    """LR range test (Smith 2017) on your own model, optimizer, loss and DataLoader.
+
+    Step i of ``num_iter`` trains one batch (``accumulate`` micro-batches) at
+    lr_i = start_lr * (end_lr/start_lr) ** (i / (num_iter-1)) (``mode="linear"``: evenly spaced), records
+    the loss, smooths it with a bias-corrected EMA (``smooth`` = beta; fastai's AvgSmoothLoss) and
+    stops when the smoothed loss rises ``diverge_threshold`` times above its best (or turns NaN/inf).
+    Other param groups keep their LR ratio to group 0. Ctrl-C ends the sweep early and keeps the curve.
+
+    However it ends, everything is put back as it was: model weights and buffers, gradients,
+    optimizer state, train/eval mode, the torch (CPU and CUDA), numpy and python RNGs, and each
+    loader's generators (and persistent workers), so training afterwards is bit-identical to
+    training without the test.
+
+    Args:
+        model: any nn.Module; it stays on its device. Batches are moved there.
+        optimizer: its param groups are swept; its state is restored afterwards.
+        criterion: loss(outputs, target) -> scalar tensor (any torch.nn loss or function).
+        train_loader: a DataLoader or any re-iterable of batches: ``(inputs, target, *extra)`` tuples or
+            dicts (target under target/targets/label/labels/y; inputs under inputs/input/x, or all
+            other keys as ``model(**inputs)``). Passed over again and again until num_iter steps.
+        val_loader: optional; a full pass every ``val_every`` steps gives val_loss/val_acc columns.
+        start_lr, end_lr: the sweep's first and last LR (end_lr > start_lr > 0).
+        num_iter: optimizer steps in the sweep (>= 2).
+        mode: "exp" (geometric, the usual) or "linear".
+        smooth: EMA beta in [0, 1) for the smoothed loss (0: no smoothing).
+        diverge_threshold: stop when smoothed > threshold x best (> 1).
+        accumulate: micro-batches per optimizer step (the loss of a step is their mean).
+        val_every: steps between validations (default 10 when val_loader is given).
+        grad_clip: clip the gradient norm to this before each step, or None.
+        device: None (the model's device) or that same device by name ("cuda", "cpu", "auto").
+        precision: "fp32", "bf16" or "fp16" (autocast; fp16 with a GradScaler, CUDA only).
+        out: a new (or empty) directory to write the run into, exactly as ``lrtool find-lr --out``
+            does (lr_find.csv, lr_find.png, summary.json, config.yaml), so ``lrtool train --lr-from
+            DIR`` and ``lrtool compare`` read it. None: nothing is written anywhere.
+        progress: show a progress bar (on stderr; a widget in Jupyter).
+
+    Returns:
+        A RangeTest: .lr, .suggestions, .clr, .onecycle, .stop, .curve, .plot(), .to_yaml().
+
+    Raises:
+        LrtoolError: a bad argument (one line naming it: "find_lr(): find_lr.num_iter: expected ...").
+        RunFailed: the model, loss or loader raised during the sweep (the cause is chained; the state
+            is restored first).
+    """
+    import torch
+    import yaml
+
+    from .run.build import Setup
+    from .run.engine import Precision
+    from .run.finder import run_find_lr
+
+    if not isinstance(model, torch.nn.Module):
+        raise LrtoolError(f"find_lr: model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise LrtoolError(f"find_lr: optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    for key, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None and (not isinstance(loader, Iterable) or isinstance(loader, Iterator)):
+            raise LrtoolError(f"find_lr: {key}: expected a DataLoader or a re-iterable of batches, got "
+                              f"{type(loader).__name__}" + (" (an iterator ends after one pass)"
+                                                            if isinstance(loader, Iterator) else ""))
+    dev = _model_device(model, device)
+    if val_every is None:
+        val_every = 10 if val_loader is not None else 0
+    dataset = getattr(train_loader, "dataset", None)
+    data_name = type(dataset).__name__ if dataset is not None else type(train_loader).__name__
+    batch_size = _batch_size(train_loader)
+    doc = {"device": str(dev), "data": {"name": data_name, "batch_size": batch_size or 1},
+           "model": {"name": type(model).__name__}, "optimizer": {"name": type(optimizer).__name__},
+           "loss": {"name": getattr(criterion, "__name__", type(criterion).__name__)},
+           "train": {"precision": precision, "accumulate": accumulate, "grad_clip": grad_clip},
+           "find_lr": {"start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode, "smooth": smooth,
+                       "diverge_threshold": diverge_threshold, "val_every": val_every if val_loader else 0}}
+    cfg = _validated(doc, "find_lr()")
+    setup = Setup(cfg, dev, Precision(precision, dev), torch.Generator(), _Loaders(train_loader, val_loader),
+                  model, optimizer, criterion)
+    facts = {"top": {"seed": None, "source": "python"}, "sweep": {"batch_size": batch_size}}
+    if out is not None:
+        run = _ApiRun(RunDir.create(out, "python", "find-lr").path, True, facts)
+        # what the run was made of, for compare's config diff; not a config the CLI can rerun
+        described = {k: v for k, v in cfg.to_dict().items() if k in ("device", "model", "optimizer", "loss",
+                                                                      "find_lr")}
+        described["data"] = {"name": data_name, "batch_size": batch_size}
+        described["train"] = doc["train"]
+        run.write_config("# written by lrtool.find_lr() from Python: model, data and optimizer were objects\n" +
+                         yaml.safe_dump(described, sort_keys=False, default_flow_style=None))
+    else:
+        run = _ApiRun(Path("."), False, facts)
+    title = f"LR range test: {cfg.model.name} on {data_name}"
+    if progress:
+        from .cli import _consoles, _progress
+
+        with _progress(_consoles()[1]) as bar:
+            summary = run_find_lr(setup, run, config_path=None, progress=bar)
+    else:
+        summary = run_find_lr(setup, run, config_path=None)
+    return RangeTest(summary, run.rows, run.path if run.writes else None, f"{title} ({summary['stop']['reason']})")
+
+
+@dataclass
+class _Loaders:
+    """The `data` of a Setup made from user loaders (train, val), as run_find_lr reads it."""
+
+    train: Any
+    val: Any
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def _section(spec: str | dict[str, Any], kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `schedule:` section of a name + keyword arguments, or of a dict (+ arguments)."""
+    if isinstance(spec, str):
+        return {"name": spec, **kwargs}
+    if isinstance(spec, dict):
+        both = sorted(set(spec) & set(kwargs))
+        if both:
+            raise LrtoolError(f"{where}: {both[0]} given both in the spec and as an argument; give it once")
+        return {**spec, **kwargs}
+    raise LrtoolError(f"{where}: spec: expected a schedule name or a schedule section (dict), "
+                      f"got {type(spec).__name__}")
+
+
+def scheduler(optimizer: "torch.optim.Optimizer", spec: str | dict[str, Any], *, steps_per_epoch: int,
+              epochs: int, **kwargs: Any) -> "torch.optim.lr_scheduler.LRScheduler":
+    """lrtool's schedule as a torch LRScheduler, stepped once per optimizer step.
+
+    ``scheduler(opt, "onecycle", steps_per_epoch=len(loader), epochs=10, max_lr=0.1)`` or
+    ``scheduler(opt, {"name": "cosine", "warmup": "1 epoch"}, ...)`` (the config's ``schedule:``
+    section: any schedule name, warmup, interval, blocks; see ``lrtool.schedules``). The LR of step k
+    is exactly row k of ``preview(...)`` and of ``lrtool preview``; momentum (or Adam's beta1) cycles
+    when the schedule cycles it (cyclic, onecycle). Base LRs are the optimizer's group LRs.
+
+    In your loop: ``optimizer.step(); sched.step()`` every step; plateau schedules take
+    ``sched.step(val_loss)`` at the step that ends an epoch. It saves and resumes with
+    ``state_dict()``/``load_state_dict()``. Lightning: return ``{"optimizer": opt, "lr_scheduler":
+    {"scheduler": sched, "interval": "step"}}`` from ``configure_optimizers``. Hugging Face:
+    ``Trainer(..., optimizers=(opt, sched))`` (steps_per_epoch = optimizer steps per epoch, i.e.
+    after gradient accumulation).
+
+    Args:
+        optimizer: the optimizer to drive.
+        spec: a schedule name (then ``kwargs`` are its arguments) or a ``schedule:`` section dict.
+        steps_per_epoch: optimizer steps per epoch (>= 1).
+        epochs: epochs of the run (>= 1); durations like "30%" and the default lengths use them.
+        **kwargs: schedule arguments (merged into a dict spec; each given once).
+
+    Returns:
+        An ``lrtool.schedules.torch_scheduler.LrtoolScheduler`` (a torch LRScheduler subclass).
+
+    Raises:
+        LrtoolError: an unknown schedule or argument, or a plan the schedule cannot run (one line,
+        naming the key, e.g. "schedule.max_lr: ...").
+    """
+    from .schedules import Plan, resolve_schedule
+    from .schedules.torch_scheduler import LrtoolScheduler
+
+    spec_ = resolve_schedule(_section(spec, kwargs, "scheduler"))
+    return LrtoolScheduler(optimizer, spec_, Plan(steps_per_epoch, epochs))
+
+
+def preview(spec: str | dict[str, Any], *, steps_per_epoch: int, epochs: int, lr: float | Sequence[float] = 1.0,
+            momentum: float | Sequence[float] | None = None, optimizer: Any = None,
+            **kwargs: Any) -> "pd.DataFrame":
+    """The LR (and momentum) of every optimizer step of a schedule, without training (``lrtool preview``).
+
+    Args:
+        spec, steps_per_epoch, epochs, **kwargs: as for ``scheduler``.
+        lr: the optimizer's LR (one per param group, or one for all); default 1.0, so the curve reads
+            as a factor of it. Ignored when ``optimizer`` is given.
+        momentum: the optimizer's momentum or beta1 (enables momentum cycling), or None.
+        optimizer: take LRs and momenta from this optimizer's param groups instead.
+
+    Returns:
+        A DataFrame with one row per step: step, epoch, lr (group 0), lr/pg<i> with several groups,
+        momentum when it cycles. Plateau schedules show the curve before any reduction.
+
+    Raises:
+        LrtoolError: as for ``scheduler``.
+    """
+    import pandas as pd
+
+    from .schedules import Plan, resolve_schedule
+    from .schedules import preview as rows_of
+
+    if optimizer is not None:
+        from .run.trainer import base_momenta
+
+        lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
+        momenta = base_momenta(optimizer)
+    else:
+        lrs = [float(v) for v in lr] if isinstance(lr, (list, tuple)) else [float(lr)]
+        momenta = None if momentum is None else \
+            [float(v) for v in momentum] if isinstance(momentum, (list, tuple)) else [float(momentum)] * len(lrs)
+    spec_ = resolve_schedule(_section(spec, kwargs, "preview"))
+    return pd.DataFrame(rows_of(spec_, lrs, Plan(steps_per_epoch, epochs), momenta))
+
+
+# --------------------------------------------------------------------------- what the CLI does
+
+
+def compare(paths: str | Path | Sequence[str | Path], *, target: str | None = None, metric: str = "val_acc",
+            individual: bool = False, out: str | Path | None = None) -> "pd.DataFrame":
+    """Finished (or interrupted) runs side by side: the table of ``lrtool compare --format csv``.
+
+    Args:
+        paths: run directories or globs (``"runs/digits-*"``); train and find-lr runs.
+        target: "METRIC=VALUE": steps/epochs/seconds each run needed to reach it.
+        metric: ranks the rows, best first (val_acc, val_loss, train_loss, train_acc, test_*).
+        individual: also list each run of a seed group.
+        out: also write comparison.csv/.md and the plots there (as ``lrtool compare --out``); None:
+            nothing is written.
+
+    Returns:
+        A DataFrame, one row per run or seed group, with the differing config keys as columns.
+        Unreadable runs are skipped with a warning (``warnings.warn``).
+
+    Raises:
+        LrtoolError: no runs found, a bad metric or target.
+    """
+    from .compare import build_comparison, load_runs, machine_table, parse_target, write_outputs
+
+    patterns = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
+    runs, problems = load_runs(patterns)
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    cmp = build_comparison(runs, target=parse_target(target) if target else None, metric=metric,
+                           individual=individual)
+    if out is not None:
+        write_outputs(cmp, out)
+    return machine_table(cmp)
+
+
+def _override_items(overrides: dict[str, Any] | Sequence[str]) -> list[str]:
+    """`a.b=value` strings from a mapping (values as YAML/JSON) or from such strings; `a__b` means a.b."""
+    if isinstance(overrides, dict):
+        return [f"{k.replace('__', '.')}={json.dumps(v)}" for k, v in overrides.items()]
+    return [str(item) for item in overrides]
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | Sequence[str] = (), *,
+                schedule: str | None = None, lr_from: str | Path | None = None) -> "Config":
+    """Read, override and validate a config exactly as the CLI does.
+
+    Args:
+        path: the YAML file; None: the built-in quickstart defaults.
+        overrides: ``{"optimizer.lr": 3e-3}`` or ``["optimizer.lr=3e-3"]`` (as ``--set``).
+        schedule: a schedule name replacing the config's (``--schedule``).
+        lr_from: a find-lr run directory whose suggestions fill the LRs (``--lr-from``).
+
+    Returns:
+        The validated Config (pydantic model; ``.to_dict()`` gives plain data).
+
+    Raises:
+        LrtoolError: the CLI's one-line message naming the file and dotted key.
+    """
+    from .config import load_config as load
+
+    return load(path, _override_items(overrides), schedule=schedule, lr_from=lr_from)
+
+
+def train(config: "str | Path | Config | None" = None, *, schedule: str | None = None,
+          lr_from: str | Path | None = None, out: str | Path | None = None, verbose: bool = True,
+          **overrides: Any) -> dict[str, Any]:
+    """Train as ``lrtool train`` does (same run directory, logs, plots and checkpoints).
+
+    Args:
+        config: a YAML path, a Config from load_config, or None (the quickstart defaults).
+        schedule, lr_from: as ``--schedule`` and ``--lr-from`` (with a path or None only).
+        out: the run directory (new or empty); None: runs/<config>-<schedule>-<time>.
+        verbose: print the one-line progress messages the CLI prints.
+        **overrides: config keys, dotted via ``**{"optimizer.lr": 0.1}`` or with ``__``
+            (``optimizer__lr=0.1``); with a path or None only.
+
+    Returns:
+        summary.json's content, plus "run_dir" (the run directory's path).
+
+    Raises:
+        LrtoolError: a bad config (one line); RunFailed: the run failed after it started.
+    """
+    from .config import Config
+    from .run.trainer import run_training
+
+    if isinstance(config, Config):
+        if overrides or schedule or lr_from:
+            raise LrtoolError("train: overrides, schedule and lr_from need a config path (or None); for a "
+                              "Config, pass them to load_config(path, overrides, schedule=..., lr_from=...)")
+        cfg, stem = config, "python"
+    else:
+        cfg = load_config(config, overrides, schedule=schedule, lr_from=lr_from)
+        stem = Path(config).stem if config is not None else "quickstart"
+    summary, run = run_training(cfg, out=out, stem=stem, config_path=str(config) if isinstance(config, (str, Path))
+                                else None, echo=print if verbose else (lambda line: None))
+    return {**summary, "run_dir": str(run.path)}

@@ -1,0 +1,114 @@
+"""lrtool's schedules as a real ``torch.optim.lr_scheduler.LRScheduler``, for your own training loop.
+
+The LR is ``Schedule.lr(last_epoch)``: a closed form of the number of optimizer steps taken, so the
+scheduler equals ``lrtool preview`` step for step and a state_dict round trip resumes exactly.
+``step()`` is called once per optimizer step (torch's "interval step" convention); ``last_epoch``
+therefore counts optimizer steps, as it does for torch's OneCycleLR and CyclicLR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from . import Plan, Schedule, ScheduleSpec, build_schedule
+from ..errors import LrtoolError
+from ..optim import set_lr_and_momentum
+from ..run.trainer import base_momenta
+
+
+class LrtoolScheduler(LRScheduler):
+    """An lrtool schedule driving an optimizer: LR (and momentum, when the schedule cycles it) per step.
+
+    Call ``step()`` after every ``optimizer.step()``. Plateau schedules also take the metric they
+    monitor: call ``step(metric)`` instead of ``step()`` after the last optimizer step of each epoch,
+    once the metric is measured (the epoch is the one that step belongs to).
+
+    Attributes:
+        schedule: the lrtool Schedule (``.lr(step)``, ``.momentum(step)``, ``.boundaries()``).
+        plan: steps per epoch (optimizer steps) and epochs.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, spec: ScheduleSpec, plan: Plan, last_epoch: int = -1):
+        self.spec = spec
+        self.plan = plan
+        # torch's own convention: the base LR is the group's initial_lr, which survives an optimizer
+        # state_dict round trip (the group's lr is whatever the schedule last set)
+        lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
+        self.base_momenta = base_momenta(optimizer)
+        self.schedule: Schedule = build_schedule(spec, lrs, plan, self.base_momenta)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The LR of every group for optimizer step `last_epoch` (the next one to be taken)."""
+        return self.schedule.lr(self.last_epoch)
+
+    def step(self, metric: float | None = None) -> None:  # type: ignore[override]
+        """Advance one optimizer step; plateau schedules take the monitored metric where it was measured.
+
+        Args:
+            metric: the value of ``schedule.monitor`` for the epoch that the optimizer step just taken
+                belongs to (plateau schedules only; None otherwise).
+
+        Raises:
+            LrtoolError: a metric given to a schedule that does not monitor one.
+        """
+        if metric is not None:
+            if not self.schedule.needs_metric:
+                raise LrtoolError(f"scheduler: {self.schedule.name} does not monitor a metric; call step() "
+                                  "without one (only plateau schedules take step(metric))")
+            if isinstance(metric, torch.Tensor):
+                metric = metric.item()
+            # last_epoch still counts the steps before the one just taken
+            self.schedule.observe(max(0, self.last_epoch) // self.plan.steps_per_epoch, float(metric))
+        super().step()
+        self._set_momentum()
+
+    def _set_momentum(self) -> None:
+        """Write the schedule's momentum (or beta1) for the next step, when it cycles one."""
+        momenta = self.schedule.momentum(self.last_epoch)
+        if momenta is not None:
+            set_lr_and_momentum(self.optimizer, [g["lr"] for g in self.optimizer.param_groups], momenta)
+
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state (last_epoch, base_lrs, ...) plus the schedule's own (a plateau's metric history).
+
+        Returns:
+            Plain numbers, strings, lists and dicts only, so ``torch.load(weights_only=True)`` (as
+            Lightning and the Hugging Face Trainer load checkpoints) reads it back.
+        """
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule", "spec", "plan")}
+        state["schedule_state"] = self.schedule.state_dict()
+        state["plan"] = [self.plan.steps_per_epoch, self.plan.epochs]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume: the next step() continues exactly where the saved scheduler was.
+
+        The LR and momentum of step `last_epoch` are written into the optimizer at once, so the
+        order of loading the optimizer's and the scheduler's state does not matter.
+
+        Args:
+            state_dict: from state_dict().
+
+        Raises:
+            LrtoolError: when the saved scheduler ran another schedule or plan.
+        """
+        state = dict(state_dict)
+        saved = state.pop("schedule_state", {})
+        plan = state.pop("plan", None)
+        name = saved.get("name") if isinstance(saved, dict) else None
+        ours = [self.plan.steps_per_epoch, self.plan.epochs]
+        if name != self.schedule.name or list(plan or []) != ours:
+            raise LrtoolError(f"scheduler.load_state_dict: the state is of schedule {name} over "
+                              f"(steps_per_epoch, epochs) {plan}, this scheduler runs {self.schedule.name} "
+                              f"over {ours}")
+        self.__dict__.update(state)
+        self.schedule = build_schedule(self.spec, [float(b) for b in self.base_lrs], self.plan, self.base_momenta)
+        self.schedule.load_state_dict(saved)
+        set_lr_and_momentum(self.optimizer, self.get_lr())
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._set_momentum()
