@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
@@ -252,6 +252,7 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     import torch
     import yaml
 
+    from .data.batches import check_reiterable
     from .run.build import Setup
     from .run.engine import Precision
     from .run.finder import run_find_lr
@@ -261,10 +262,8 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise LrtoolError(f"find_lr: optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
     for key, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
-        if loader is not None and (not isinstance(loader, Iterable) or isinstance(loader, Iterator)):
-            raise LrtoolError(f"find_lr: {key}: expected a DataLoader or a re-iterable of batches, got "
-                              f"{type(loader).__name__}" + (" (an iterator ends after one pass)"
-                                                            if isinstance(loader, Iterator) else ""))
+        if loader is not None:
+            check_reiterable(loader, f"find_lr: {key}")
     dev = _model_device(model, device)
     if val_every is None:
         val_every = 10 if val_loader is not None else 0

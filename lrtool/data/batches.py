@@ -68,11 +68,17 @@ def adapted(loader: Iterable, device: torch.device, key: str = "train_loader") -
         yield to_device(x, device), to_device(y, device)
 
 
+def check_reiterable(loader: Any, key: str = "train_loader") -> None:
+    """Raise unless `loader` can be passed over again and again (a DataLoader, a list; not an iterator)."""
+    if isinstance(loader, collections.abc.Iterator) or not isinstance(loader, collections.abc.Iterable):
+        why = " (an iterator ends after one pass)" if isinstance(loader, collections.abc.Iterator) else ""
+        raise LrtoolError(f"{key}: expected a DataLoader or a re-iterable of batches, got "
+                          f"{type(loader).__name__}{why}")
+
+
 def forever(loader: Iterable, device: torch.device, key: str = "train_loader") -> Iterator[tuple[Any, Any]]:
     """Pass after pass over a re-iterable `loader` (a new epoch each time, as a training loop does)."""
-    if isinstance(loader, collections.abc.Iterator):  # one pass only; iter() would not restart it
-        raise LrtoolError(f"{key}: expected a DataLoader or a re-iterable of batches (a list, a Dataset "
-                          f"view), got an iterator of type {type(loader).__name__}, which ends after one pass")
+    check_reiterable(loader, key)
     while True:
         empty = True
         for batch in adapted(loader, device, key):
