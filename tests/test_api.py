@@ -383,7 +383,7 @@ def test_scheduler_equals_preview_step_for_step(name):
     assert frame.to_dict("records") == rows
 
 
-def _run(spec: dict, metrics: list[float], split_at: int | None = None) -> list[tuple]:
+def _run(spec: dict, metrics: list[float], split_at: int | None = None, observe: bool = False) -> list[tuple]:
     """LR and momentum of every step; at `split_at` everything is saved, rebuilt and loaded (a resume)."""
     import io
 
@@ -402,10 +402,12 @@ def _run(spec: dict, metrics: list[float], split_at: int | None = None) -> list[
             sched.load_state_dict(state["sched"])
         seen.append((tuple(sched.get_last_lr()), opt.param_groups[1]["lr"], opt.param_groups[0]["momentum"]))
         opt.step()
-        if metrics and (k + 1) % SPE == 0:
+        if metrics and (k + 1) % SPE == 0 and not observe:
             sched.step(metrics[k // SPE])  # plateau: the metric where it is measured, at the epoch's end
         else:
             sched.step()
+        if metrics and (k + 1) % SPE == 0 and observe:
+            sched.observe(torch.tensor(metrics[k // SPE]))  # after the step, where validation runs
     return seen
 
 
@@ -431,6 +433,7 @@ def test_plateau_reduces_as_torch_reduce_lr_on_plateau():
         assert ours[epoch * SPE][0] == tuple(g["lr"] for g in opt.param_groups)
         torch_sched.step(metric)
     assert ours[-1][0][0] < 0.1
+    assert _run({"name": "ReduceLROnPlateau", "patience": 1, "factor": 0.5}, metrics, observe=True) == ours
 
 
 def test_scheduler_errors_are_one_line_and_name_the_key():
@@ -498,6 +501,49 @@ def test_lightning_configure_optimizers_with_interval_step():
     trainer.fit(Module(), DataLoader(blobs(128), batch_size=32))
     expected = lrtool.preview({"name": "cosine", "warmup": "1 epoch"}, steps_per_epoch=4, epochs=3, lr=0.1)
     assert seen == expected["lr"].tolist()
+
+
+def test_lightning_plateau_observes_the_validation_metric():
+    import pytorch_lightning as pl
+
+    seen: list[float] = []
+    observed: list[float] = []
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp()
+
+        def training_step(self, batch, _index):
+            seen.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, _index):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def on_validation_epoch_end(self):
+            if not self.trainer.sanity_checking:
+                observed.append(float(self.trainer.callback_metrics["val_loss"]))
+            self.lr_schedulers().observe(self.trainer.callback_metrics["val_loss"])  # ignored before step 1
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=5.0)  # too high: the val loss gets worse
+            sched = lrtool.scheduler(opt, "plateau", steps_per_epoch=4, epochs=4, patience=0, threshold=10.0)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    trainer = pl.Trainer(max_epochs=4, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    data = DataLoader(blobs(128), batch_size=32)
+    trainer.fit(Module(), data, DataLoader(blobs(64, seed=1), batch_size=64))
+    # the same metrics replayed through a plain loop give the same LRs, step for step
+    opt = torch.optim.SGD(mlp().parameters(), lr=5.0)
+    sched = lrtool.scheduler(opt, "plateau", steps_per_epoch=4, epochs=4, patience=0, threshold=10.0)
+    replay = []
+    for k in range(16):
+        replay.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(observed[k // 4] if (k + 1) % 4 == 0 else None)
+    assert seen == replay and seen[-1] < seen[0]
 
 
 # --------------------------------------------------------------------------- the CLI's other commands

@@ -51,12 +51,15 @@ def scheduler(optimizer: "torch.optim.Optimizer", spec: str | dict[str, Any], *,
     is exactly row k of ``preview(...)`` and of ``lrtool preview``; momentum (or Adam's beta1) cycles
     when the schedule cycles it (cyclic, onecycle). Base LRs are the optimizer's group LRs.
 
-    In your loop: ``optimizer.step(); sched.step()`` every step; plateau schedules take
-    ``sched.step(val_loss)`` at the step that ends an epoch. It saves and resumes with
-    ``state_dict()``/``load_state_dict()``. Lightning: return ``{"optimizer": opt, "lr_scheduler":
-    {"scheduler": sched, "interval": "step"}}`` from ``configure_optimizers``. Hugging Face:
-    ``Trainer(..., optimizers=(opt, sched))`` (steps_per_epoch = optimizer steps per epoch, i.e.
-    after gradient accumulation).
+    In your loop: ``optimizer.step(); sched.step()`` every step; plateau schedules also take the
+    metric once per epoch: ``sched.step(val_loss)`` at the epoch's last step, or
+    ``sched.observe(val_loss)`` after it. It saves and resumes with ``state_dict()``/
+    ``load_state_dict()`` (plain data: ``torch.load(weights_only=True)`` reads it). Lightning: return
+    ``{"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}`` from
+    ``configure_optimizers`` (plateau: ``self.lr_schedulers().observe(val_loss)`` in
+    ``on_validation_epoch_end``). Hugging Face: ``Trainer(..., optimizers=(opt, sched))``, with
+    steps_per_epoch in optimizer steps (batches / gradient_accumulation_steps); it never passes a
+    metric, so plateau schedules do not fit it.
 
     Args:
         optimizer: the optimizer to drive.

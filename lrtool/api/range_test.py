@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import LrtoolError
+from ..errors import LrtoolError, RunFailed
 from ..rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them when called
@@ -285,13 +285,19 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     else:
         run = _ApiRun(Path("."), False, facts)
     title = f"LR range test: {cfg.model.name} on {data_name}"
-    if progress:
-        from ..cli import _consoles, _progress
+    try:
+        if progress:
+            from ..cli import _consoles, _progress
 
-        with _progress(_consoles()[1]) as bar:
-            summary = run_find_lr(setup, run, config_path=None, progress=bar)
-    else:
-        summary = run_find_lr(setup, run, config_path=None)
+            with _progress(_consoles()[1]) as bar:
+                summary = run_find_lr(setup, run, config_path=None, progress=bar)
+        else:
+            summary = run_find_lr(setup, run, config_path=None)
+    except RunFailed as e:
+        if run.writes or e.__cause__ is None:
+            raise
+        cause = e.__cause__  # nothing was kept on disk, so the message names no directory
+        raise RunFailed(f"range test failed: {type(cause).__name__}: {cause}") from cause
     return RangeTest(summary, run.rows, run.path if run.writes else None, f"{title} ({summary['stop']['reason']})")
 
 

@@ -408,8 +408,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
             error = f"{type(e).__name__}: {e}"
             summary.update(status="failed", ended=now_iso(), error=error)
             run.write_summary(summary)
-            kept = f"; logs kept in {run.path}" if run.writes else ""
-            raise RunFailed(f"range test failed: {error}{kept}") from e
+            raise RunFailed(f"range test failed: {error}; logs kept in {run.path}") from e
         sweep_s = time.perf_counter() - t_sweep
     rows = result.rows
     val_rows = [r for r in rows if r.get("val_acc") is not None]

@@ -23,8 +23,8 @@ class LrtoolScheduler(LRScheduler):
     """An lrtool schedule driving an optimizer: LR (and momentum, when the schedule cycles it) per step.
 
     Call ``step()`` after every ``optimizer.step()``. Plateau schedules also take the metric they
-    monitor: call ``step(metric)`` instead of ``step()`` after the last optimizer step of each epoch,
-    once the metric is measured (the epoch is the one that step belongs to).
+    monitor, once per epoch: ``step(metric)`` instead of ``step()`` at the epoch's last step, or
+    ``observe(metric)`` after that step, wherever validation runs.
 
     Attributes:
         schedule: the lrtool Schedule (``.lr(step)``, ``.momentum(step)``, ``.boundaries()``).
@@ -46,32 +46,51 @@ class LrtoolScheduler(LRScheduler):
         return self.schedule.lr(self.last_epoch)
 
     def step(self, metric: float | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer step; plateau schedules take the monitored metric where it was measured.
+        """Advance one optimizer step; ``step(metric)`` also observes the metric (see ``observe``).
 
         Args:
-            metric: the value of ``schedule.monitor`` for the epoch that the optimizer step just taken
-                belongs to (plateau schedules only; None otherwise).
+            metric: for plateau schedules, at the step that ends an epoch: the value of
+                ``schedule.monitor`` for that epoch. None otherwise.
 
         Raises:
             LrtoolError: a metric given to a schedule that does not monitor one.
         """
-        if metric is not None:
-            if not self.schedule.needs_metric:
-                raise LrtoolError(f"scheduler: {self.schedule.name} does not monitor a metric; call step() "
-                                  "without one (only plateau schedules take step(metric))")
-            if isinstance(metric, torch.Tensor):
-                metric = metric.item()
-            # last_epoch still counts the steps before the one just taken
-            self.schedule.observe(max(0, self.last_epoch) // self.plan.steps_per_epoch, float(metric))
+        if metric is not None and not self.schedule.needs_metric:
+            self.observe(metric)  # raises, before anything moves
         super().step()
         self._set_momentum()
+        if metric is not None:
+            self.observe(metric)
+
+    def observe(self, metric: float) -> None:
+        """Record the monitored metric of the epoch the last optimizer step belongs to (plateau schedules).
+
+        The LR it implies applies from the next optimizer step on and is written into the optimizer
+        at once, so it can be called after ``step()``, wherever validation runs (e.g. Lightning's
+        ``on_validation_epoch_end``). Observing an epoch again replaces its metric; a metric observed
+        before the first optimizer step (Lightning's sanity-check validation) is ignored.
+
+        Args:
+            metric: the value of ``schedule.monitor`` (a number or a one-element tensor).
+
+        Raises:
+            LrtoolError: the schedule does not monitor a metric.
+        """
+        if not self.schedule.needs_metric:
+            raise LrtoolError(f"scheduler: {self.schedule.name} does not monitor a metric; call step() "
+                              "without one (only plateau schedules take a metric)")
+        if self.last_epoch < 1:  # no epoch has trained yet: nothing to judge
+            return
+        if isinstance(metric, torch.Tensor):
+            metric = metric.item()
+        self.schedule.observe((self.last_epoch - 1) // self.plan.steps_per_epoch, float(metric))
+        self._apply()
 
     def _set_momentum(self) -> None:
         """Write the schedule's momentum (or beta1) for the next step, when it cycles one."""
         momenta = self.schedule.momentum(self.last_epoch)
         if momenta is not None:
             set_lr_and_momentum(self.optimizer, [g["lr"] for g in self.optimizer.param_groups], momenta)
-
 
     def state_dict(self) -> dict[str, Any]:
         """torch's state (last_epoch, base_lrs, ...) plus the schedule's own (a plateau's metric history).
@@ -109,6 +128,10 @@ class LrtoolScheduler(LRScheduler):
         self.__dict__.update(state)
         self.schedule = build_schedule(self.spec, [float(b) for b in self.base_lrs], self.plan, self.base_momenta)
         self.schedule.load_state_dict(saved)
+        self._apply()
+
+    def _apply(self) -> None:
+        """Write the LR and momentum of step `last_epoch` into the optimizer (after a change of state)."""
         set_lr_and_momentum(self.optimizer, self.get_lr())
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         self._set_momentum()
