@@ -247,6 +247,15 @@ def test_raw_losses_equal_torch_lr_finder_on_the_same_model_loader_and_seed():
     assert curve["loss"].tolist() == theirs["loss"]
     assert curve["lr"].tolist() == pytest.approx(theirs["lr"], rel=1e-12)
 
+    # its smoothing: smooth_f = 1 - beta, seeded with the first loss, no bias correction
+    model, opt, loader = setup()
+    finder = LRFinder(model, opt, nn.CrossEntropyLoss(), device="cpu")
+    finder.range_test(loader, start_lr=1e-4, end_lr=10, num_iter=40, step_mode="exp", smooth_f=0.05, diverge_th=1e9)
+    ema = [curve["loss"][0]]
+    for loss in curve["loss"][1:]:
+        ema.append(0.05 * loss + 0.95 * ema[-1])
+    assert finder.history["loss"] == pytest.approx(ema, rel=1e-12)
+
 
 # --------------------------------------------------------------------------- other batch shapes and tasks
 
