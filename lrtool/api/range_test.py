@@ -268,7 +268,8 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
            "loss": {"name": getattr(criterion, "__name__", type(criterion).__name__)},
            "train": {"precision": precision, "accumulate": accumulate, "grad_clip": grad_clip},
            "find_lr": {"start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode, "smooth": smooth,
-                       "diverge_threshold": diverge_threshold, "val_every": val_every if val_loader else 0}}
+                       "diverge_threshold": diverge_threshold,
+                       "val_every": val_every if val_loader is not None else 0}}
     cfg = _validated(doc, "find_lr()")
     setup = Setup(cfg, dev, Precision(precision, dev), torch.Generator(), _Loaders(train_loader, val_loader),
                   model, optimizer, criterion)
@@ -276,10 +277,9 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     if out is not None:
         run = _ApiRun(RunDir.create(out, "python", "find-lr").path, True, facts)
         # what the run was made of, for compare's config diff; not a config the CLI can rerun
-        described = {k: v for k, v in cfg.to_dict().items() if k in ("device", "model", "optimizer", "loss",
-                                                                      "find_lr")}
-        described["data"] = {"name": data_name, "batch_size": batch_size}
-        described["train"] = doc["train"]
+        described = {**doc, "data": {"name": data_name, "batch_size": batch_size},
+                     "optimizer": {"name": type(optimizer).__name__,
+                                   "lr": [float(g["lr"]) for g in optimizer.param_groups]}}
         run.write_config("# written by lrtool.find_lr() from Python: model, data and optimizer were objects\n" +
                          yaml.safe_dump(described, sort_keys=False, default_flow_style=None))
     else:
