@@ -21,7 +21,8 @@ from _common import QUICKSTART, machine, ratios, report
 from lrtool.run.build import build
 from lrtool.config import load_config
 from lrtool.rundir import RunDir
-from lrtool.run.trainer import make_schedule, train
+from lrtool.run.plan import make_schedule
+from lrtool.run.trainer import train
 
 
 def setup_for(model: str, epochs: int, device: str):

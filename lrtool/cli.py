@@ -1,4 +1,4 @@
-"""The `lrtool` command line: each command parses, calls the library and prints.
+"""The `lrtool` command line: Typer options and help; each command makes one call into commands/, then prints.
 
 Heavy packages (torch, torchvision, pandas, matplotlib) are imported inside the commands, so
 `lrtool --help` and argument errors answer at once.
@@ -7,13 +7,12 @@ Heavy packages (torch, torchvision, pandas, matplotlib) are imported inside the 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from .errors import LrtoolError
+from .errors import ExitCode, LrtoolError
 
 class _Group(typer.core.TyperGroup):
     """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
@@ -27,17 +26,17 @@ class _Group(typer.core.TyperGroup):
         except click.UsageError as e:
             if type(e).__name__ == "NoArgsIsHelpError":  # bare `lrtool`: the help, as usual
                 print(e.format_message(), file=sys.stderr)
-                return 2 if not standalone_mode else sys.exit(2)
+                return ExitCode.USAGE if not standalone_mode else sys.exit(ExitCode.USAGE)
             ctx = e.ctx
             where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             print(f"lrtool: error: {e.format_message()}{where}", file=sys.stderr)
-            rv = 2
+            rv = ExitCode.USAGE
         except click.ClickException as e:
             print(f"lrtool: error: {e.format_message()}", file=sys.stderr)
             rv = e.exit_code
         except typer.Abort:  # click.Abort in older typer, typer.Abort in the vendored one
             print("lrtool: interrupted", file=sys.stderr)
-            rv = 130
+            rv = ExitCode.SIGINT
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -74,7 +73,7 @@ def _fail(message: str, code: int) -> None:
 
     message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
     if not dist.is_main():  # under torchrun a usage error is the same on every rank: rank 0 says it
-        if code == 2:
+        if code == ExitCode.USAGE:
             raise typer.Exit(code)
         message = f"[rank {dist.rank()}] {message}"
     print(f"lrtool: error: {message}", file=sys.stderr)
@@ -99,11 +98,11 @@ def _guard(fn: Callable[[], int | None]) -> None:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         print("lrtool: interrupted", file=sys.stderr)
-        raise typer.Exit(130)
+        raise typer.Exit(ExitCode.SIGINT)
     except Exception as e:  # noqa: BLE001 - the user sees one line; --debug shows the traceback
         if _DEBUG["on"]:
             raise
-        _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)
+        _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", ExitCode.FAILED)
     else:
         if code:
             raise typer.Exit(code)
@@ -148,25 +147,15 @@ def find_lr(
     """LR range test: sweep the LR, smooth the loss, stop on divergence, suggest learning rates."""
 
     def body() -> int:
-        from .config import dump_config, load_config
+        from .commands.find_lr import find_lr
 
-        cfg = load_config(config, _overrides(set_, device=device, **{
+        overrides = _overrides(set_, device=device, **{
             "find_lr.start_lr": start_lr, "find_lr.end_lr": end_lr, "find_lr.num_iter": num_iter,
-            "find_lr.mode": mode}))
-        from .run.build import build
-        from .run.finder import run_find_lr
-        from .rundir import RunDir
-
+            "find_lr.mode": mode})
         stdout, stderr = _consoles()
-        setup = build(cfg)
-        run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
-        run.write_config(dump_config(cfg))
-        with _progress(stderr) as progress:
-            summary = run_find_lr(setup, run, config_path=str(config) if config else None, progress=progress)
-        _print_find_lr(stdout, summary, run.path)
-        if summary["status"] == "interrupted":
-            return 143 if summary["stop"].get("signal") == "SIGTERM" else 130
-        return 0
+        result = find_lr(config, overrides, out=out, progress=lambda: _progress(stderr))
+        _print_find_lr(stdout, result.summary, result.run_dir)
+        return result.exit_code
 
     _guard(body)
 
@@ -174,7 +163,7 @@ def find_lr(
 def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
-    from .run.finder import snippet
+    from .run.suggest import snippet
 
     stop = s["stop"]
     console.print(f"range test: {stop['steps_run']} steps, stopped: {stop['reason']} - {stop['message']}")
@@ -234,15 +223,6 @@ class _LiveTrain:
         self.progress.stop()
 
 
-def _check_resume(run_dir: Path) -> dict[str, Any]:
-    from .rundir import read_run_summary
-
-    summary = read_run_summary(run_dir, "--resume", "train", files=("config.yaml", "summary.json"))
-    if summary.get("status") == "completed":
-        raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
-    return summary
-
-
 @app.command("train")
 def train(
     config: ConfigArg = None,
@@ -265,22 +245,19 @@ def train(
     """
 
     def body() -> int:
-        from .config import load_config
+        from .commands import train as command
 
         stdout, stderr = _consoles()
         if resume is not None:
-            if set_ or schedule or lr_from or epochs or device or out or seeds:
-                raise LrtoolError("--resume continues a run with its own config.yaml; drop "
-                                  "--set/--schedule/--seeds/--lr-from/--epochs/--device/--out")
-            _check_resume(resume)
+            cfg = command.resume_config(resume, other_options=bool(
+                set_ or schedule or lr_from or epochs or device or out or seeds))
             if config is not None:
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
                              style="yellow", markup=False)
-            cfg = load_config(resume / "config.yaml")
             return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
         overrides = _overrides(set_, device=device, **{"train.epochs": epochs})
         names = [n.strip() for n in schedule.split(",")] if schedule else [None]
-        seed_list = _parse_seeds(seeds) if seeds else [None]
+        seed_list = command.parse_seeds(seeds) if seeds else [None]
         stem = Path(config).stem if config else "quickstart"
         if len(names) * len(seed_list) > 1:
             from .commands.sweep import run_sweep
@@ -288,9 +265,8 @@ def train(
             return run_sweep(config, names, seed_list, overrides, lr_from=lr_from, out=out, stem=stem,
                              console=stdout, live_console=stderr, print_run=_print_train,
                              live=lambda: _LiveTrain(stderr) if not stderr.quiet else None)
-        taken: dict[str, float] = {}
-        extra = [f"seed={seed_list[0]}"] if seed_list[0] is not None else []
-        cfg = load_config(config, overrides + extra, schedule=names[0], lr_from=lr_from, taken=taken)
+        cfg, taken = command.load_train_config(config, overrides, schedule=names[0], seed=seed_list[0],
+                                               lr_from=lr_from)
         if taken:
             stdout.print(f"--lr-from {lr_from}: " + ", ".join(f"{k}={v:.3g}" for k, v in taken.items()),
                          markup=False)
@@ -299,22 +275,15 @@ def train(
     _guard(body)
 
 
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise LrtoolError(f"--seeds: expected comma-separated integers like 0,1,2, got {text!r}") from None
-
-
 def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | None, stdout: Any, stderr: Any,
                      resume_dir: Path | None = None) -> int:
-    from .run.trainer import EXIT_CODES, run_training
+    from .commands.train import run_training
 
-    summary, run = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
-                                live=_LiveTrain(stderr) if not stderr.quiet else None,
-                                echo=lambda line: stdout.print(line, markup=False))
-    _print_train(stdout, summary, run.path)
-    return summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
+    result = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
+                          live=_LiveTrain(stderr) if not stderr.quiet else None,
+                          echo=lambda line: stdout.print(line, markup=False))
+    _print_train(stdout, result.summary, result.run_dir)
+    return result.exit_code
 
 
 def _print_train(console: Any, s: dict[str, Any], path: Path) -> None:
@@ -354,48 +323,24 @@ def preview(
     lr_from: Annotated[Optional[Path], typer.Option(
         "--lr-from", help="A find-lr run directory: preview with its suggested learning rates.")] = None,
 ) -> None:
-    """The LR (and momentum) curve of a schedule, computed without a model or data."""
+    """The LR (and momentum) curve of a schedule, computed without a model (it counts the dataset's training split)."""
 
     def body() -> int:
-        from .config import dump_config, load_config
+        from .commands.preview import preview as command
 
-        cfg = load_config(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule,
-                          lr_from=lr_from)
-        from .data import train_size
-        from .optim import config_lrs_and_momenta
-        from .rundir import RunDir
-        from .schedules import Plan, build_schedule, resolve_schedule
-        from .schedules import preview as schedule_rows
-        from .run.trainer import steps_per_epoch
-
-        spec = resolve_schedule(cfg.schedule.model_dump())
-        n = train_size(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction)
-        plan = Plan(steps_per_epoch(-(-n // cfg.data.batch_size), cfg.train.accumulate), cfg.train.epochs)
-        base_lrs, momenta = config_lrs_and_momenta(cfg.optimizer.name, cfg.optimizer.kwargs)
-        sched = build_schedule(spec, base_lrs, plan, momenta)
-        rows = schedule_rows(spec, base_lrs, plan, momenta)
-        run = RunDir.create(out, Path(config).stem if config else "quickstart", f"preview-{sched.name}")
-        run.write_config(dump_config(cfg))
-        columns = ["step", "epoch", "lr"] + (["momentum"] if "momentum" in rows[0] else []) + \
-            sorted(k for k in rows[0] if k.startswith("lr/pg"))
-        with run.csv("schedule.csv", columns) as log:
-            for row in rows:
-                log.write({k: row.get(k) for k in columns})
-        from . import plots
-
-        plots.plot_schedule(rows, run.file("schedule.png"), title=f"{sched.name}: {plan.epochs} epochs x "
-                            f"{plan.steps_per_epoch} steps", boundaries=sched.boundaries())
+        r = command(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule, lr_from=lr_from,
+                    out=out)
         stdout, _ = _consoles()
-        lrs = [r["lr"] for r in rows]
-        stdout.print(f"schedule {sched.name} ({sched.interval} interval): {plan.total_steps} steps = "
-                     f"{plan.epochs} epochs x {plan.steps_per_epoch} steps of batch {cfg.data.batch_size}")
+        lrs = r.lrs
+        stdout.print(f"schedule {r.schedule} ({r.interval} interval): {r.total_steps} steps = "
+                     f"{r.epochs} epochs x {r.steps_per_epoch} steps of batch {r.batch_size}")
         stdout.print(ascii_curve(lrs), markup=False, highlight=False)
         stdout.print(f"lr: first {lrs[0]:.3g}, min {min(lrs):.3g}, max {max(lrs):.3g}, last {lrs[-1]:.3g}")
-        if sched.needs_metric:
-            stdout.print(f"note: {sched.name} lowers the LR when {sched.monitor} stops improving, so its real "
+        if r.needs_metric:
+            stdout.print(f"note: {r.schedule} lowers the LR when {r.monitor} stops improving, so its real "
                          "curve depends on the metrics; shown is the LR before any reduction", style="yellow")
-        stdout.print(f"wrote {run.path}/ (schedule.csv, schedule.png, config.yaml)", markup=False)
-        return 0
+        stdout.print(f"wrote {r.run_dir}/ (schedule.csv, schedule.png, config.yaml)", markup=False)
+        return r.exit_code
 
     _guard(body)
 
@@ -431,10 +376,10 @@ def compare(
     """Finished (or interrupted) runs side by side: config differences, table, overlaid curves."""
 
     def body() -> int:
-        from .compare import compare_runs
+        from .commands.compare import compare as command
 
         stdout, stderr = _consoles()
-        return compare_runs(list(run_dirs), out=out, target=target, metric=metric, fmt=format_, x=x,
+        return command(list(run_dirs), out=out, target=target, metric=metric, fmt=format_, x=x,
                             individual=individual, console=stdout, err_console=stderr)
 
     _guard(body)

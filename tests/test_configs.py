@@ -24,7 +24,16 @@ def test_the_recipes_are_all_there():
 def test_config_validates_and_previews(path, tmp_path):
     cfg = load_config(path)
     check_components(cfg)
-    res = runner.invoke(app, ["preview", str(path), "--out", str(tmp_path / "p")])
+    sets = []
+    if cfg.data.name in ("mnist", "cifar10"):  # preview counts the training split: a small stand-in set
+        from tests.test_data import write_cifar10, write_mnist
+
+        if cfg.data.name == "mnist":
+            write_mnist(tmp_path / "data", "MNIST")
+        else:
+            write_cifar10(tmp_path / "data")
+        sets = ["--set", f"data.root={tmp_path / 'data'}"]
+    res = runner.invoke(app, ["preview", str(path), "--out", str(tmp_path / "p"), *sets])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "p" / "schedule.csv").exists()
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from lrtool.run import engine
-from lrtool.run.finder import diverged, range_test, smooth, snippet, suggest, sweep
+from lrtool.run.finder import diverged, range_test, smooth, sweep
+from lrtool.run.suggest import snippet, suggest
 
 
 class Split:

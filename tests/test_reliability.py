@@ -624,16 +624,17 @@ def test_summary_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
 
 def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
-    from lrtool.run import trainer
+    from lrtool.run import checkpoint
     from lrtool.run.build import build
+    from lrtool.run.plan import make_schedule
     from lrtool.config import load_config
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(GOOD)
     setup = build(load_config(cfg_path))
-    schedule, _plan = trainer.make_schedule(setup)
+    schedule, _plan = make_schedule(setup)
     path = tmp_path / "last.pt"
-    trainer._checkpoint(setup, schedule, trainer.Progress(step=5), [path])
+    checkpoint.save_checkpoint(setup, schedule, checkpoint.Progress(step=5), [path])
     real_save = torch.save
 
     def half_save(obj, f, *a, **k):
@@ -642,7 +643,7 @@ def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         Path(f).write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
         raise KeyboardInterrupt  # killed while writing
 
-    monkeypatch.setattr(trainer.torch, "save", half_save)
+    monkeypatch.setattr(checkpoint.torch, "save", half_save)
     with pytest.raises(KeyboardInterrupt):
-        trainer._checkpoint(setup, schedule, trainer.Progress(step=9), [path])
+        checkpoint.save_checkpoint(setup, schedule, checkpoint.Progress(step=9), [path])
     assert torch.load(path, weights_only=False)["progress"]["step"] == 5

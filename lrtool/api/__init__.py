@@ -107,7 +107,7 @@ def preview(spec: str | dict[str, Any], *, steps_per_epoch: int, epochs: int, lr
     from ..schedules import preview as rows_of
 
     if optimizer is not None:
-        from ..run.trainer import base_momenta
+        from ..run.plan import base_momenta
 
         lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
         momenta = base_momenta(optimizer)
@@ -202,7 +202,7 @@ def train(config: "str | Path | Config | None" = None, *, schedule: str | None =
         LrtoolError: a bad config (one line); RunFailed: the run failed after it started.
     """
     from ..config import Config
-    from ..run.trainer import run_training
+    from ..commands.train import run_training
 
     if isinstance(config, Config):
         if overrides or schedule or lr_from:
@@ -212,6 +212,6 @@ def train(config: "str | Path | Config | None" = None, *, schedule: str | None =
     else:
         cfg = load_config(config, overrides, schedule=schedule, lr_from=lr_from)
         stem = Path(config).stem if config is not None else "quickstart"
-    summary, run = run_training(cfg, out=out, stem=stem, config_path=str(config) if isinstance(config, (str, Path))
-                                else None, echo=print if verbose else (lambda line: None))
-    return {**summary, "run_dir": str(run.path)}
+    result = run_training(cfg, out=out, stem=stem, config_path=str(config) if isinstance(config, (str, Path))
+                          else None, echo=print if verbose else (lambda line: None))
+    return {**result.summary, "run_dir": str(result.run_dir)}

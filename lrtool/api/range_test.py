@@ -115,7 +115,7 @@ class RangeTest:
 
     def to_yaml(self) -> str:
         """The suggestions as a config snippet (optimizer.lr, cyclic and one-cycle bounds); "" if none."""
-        from ..run.finder import snippet
+        from ..run.suggest import snippet
 
         return snippet(self.summary)
 
@@ -184,7 +184,8 @@ def _validated(doc: dict[str, Any], where: str) -> "Config":
     """The Config of `doc`, or the CLI's one-line message for the first problem."""
     from pydantic import ValidationError
 
-    from ..config import Config, _format_error
+    from ..config import Config
+    from ..config.load import _format_error
 
     try:
         return Config.model_validate(doc)

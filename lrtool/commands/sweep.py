@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import LrtoolError, RunFailed
+from ..errors import ExitCode, LrtoolError, RunFailed
 
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
               lr_from: Path | None, out: Path | None, stem: str, console: Any, live_console: Any,
-              print_run: Callable[[Any, dict, Path], None], live: Callable[[], Any] = lambda: None) -> int:
+              print_run: Callable[[Any, dict, Path], None], live: Callable[[], Any] = lambda: None) -> ExitCode:
     """Train every (schedule, seed) combination in turn, then print their comparison.
 
     Every combination's config is validated before the first run starts. A run that fails or
@@ -19,19 +19,18 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     `live` makes the progress display of each run (or returns None for none).
 
     Returns:
-        The exit code: 0 when every run completed, 1 when any failed or diverged, 130/143 when interrupted.
+        The exit code: OK when every run completed, FAILED when any failed or diverged, SIGINT/SIGTERM
+        when interrupted.
     """
-    from ..config import check_components, load_config
+    from ..config import check_components
     from ..rundir import RunDir, now_iso
     from ..schedules import SCHEDULES
-    from ..run.trainer import EXIT_CODES, run_training
+    from .train import load_train_config, run_training
 
     plans = []
     for name in names:
         for seed in seeds:
-            taken: dict[str, float] = {}
-            extra = [f"seed={seed}"] if seed is not None else []
-            cfg = load_config(config, overrides + extra, schedule=name, lr_from=lr_from, taken=taken)
+            cfg, taken = load_train_config(config, overrides, schedule=name, seed=seed, lr_from=lr_from)
             check_components(cfg)
             label = f"{SCHEDULES.canonical(cfg.schedule.name) or cfg.schedule.name}-seed{cfg.seed}"
             plans.append((label, cfg, taken))
@@ -51,22 +50,22 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
         console.rule(f"[{i}/{len(plans)}] {label}")
         entry: dict[str, Any] = {"name": label, "dir": label}
         try:
-            summary, run = run_training(cfg, out=parent.path / label, stem=stem,
-                                        config_path=str(config) if config else None,
-                                        live=live(), echo=lambda s: console.print(s, markup=False))
-            print_run(console, summary, run.path)
-            entry["status"] = summary["status"]
-            code = summary.get("exit_code", EXIT_CODES.get(summary["status"], 1))
+            result = run_training(cfg, out=parent.path / label, stem=stem,
+                                  config_path=str(config) if config else None,
+                                  live=live(), echo=lambda s: console.print(s, markup=False))
+            print_run(console, result.summary, result.run_dir)
+            entry["status"] = result.summary["status"]
+            code = result.exit_code
         except (RunFailed, LrtoolError) as e:  # recorded; the sweep goes on
             console.print(f"run {label} failed: {e}", style="red", markup=False)
             entry.update(status="failed", error=str(e))
-            code = 1
+            code = ExitCode.FAILED
         codes.append(code)
         record["runs"].append(entry)
         parent.write_summary(record)
-        if code in (130, 143):
+        if code.interrupted:
             break
-    interrupted = any(c in (130, 143) for c in codes)
+    interrupted = any(c.interrupted for c in codes)
     record.update(status="interrupted" if interrupted else "completed" if not any(codes) else "failed",
                   ended=now_iso())
     parent.write_summary(record)
@@ -79,4 +78,4 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     failed = [e["name"] for e in record["runs"] if e["status"] != "completed"]
     if failed:
         console.print(f"{len(failed)} of {len(plans)} runs did not complete: {', '.join(failed)}", markup=False)
-    return next((c for c in codes if c in (130, 143)), 1 if any(codes) else 0)
+    return next((c for c in codes if c.interrupted), ExitCode.FAILED if any(codes) else ExitCode.OK)

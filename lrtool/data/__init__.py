@@ -905,42 +905,6 @@ def imagefolder(*, seed: int, val_fraction: float, root: str, image_size: int = 
                 mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
-# Training-set sizes known without loading anything, for `lrtool preview` (steps per epoch only).
-_KNOWN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
-
-
-def train_size(name: str, kwargs: dict, *, val_fraction: float, key: str = "data") -> int:
-    """Number of training samples `build_data` would give, computed without loading the data.
-
-    Args:
-        name, kwargs: the data section's dataset and its arguments.
-        val_fraction: the held-out part, as for build_data.
-
-    Returns:
-        The training split's size (the same split arithmetic as build_data).
-    """
-    canonical = DATASETS.canonical(name)
-    if canonical is None:
-        DATASETS.get(name, key=f"{key}.name")
-    own_val = False
-    if canonical in _KNOWN_SIZES:
-        n = _KNOWN_SIZES[canonical]
-    elif canonical == "synthetic":
-        n = int(kwargs.get("n_samples", 512))
-    elif canonical == "imagefolder":
-        from torchvision.datasets.folder import IMG_EXTENSIONS
-
-        root = Path(kwargs.get("root", "")).expanduser()
-        base = root / "train" if (root / "train").is_dir() else root
-        own_val = base != root and any((root / d).is_dir() for d in _VAL_DIRS)
-        n = sum(1 for p in base.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS)
-    else:  # a builder added later: load it once
-        return len(build_data(name, kwargs, val_fraction=val_fraction, seed=0, key=key).train)
-    if own_val or val_fraction <= 0 or n < 2:
-        return n
-    return n - min(n - 1, max(1, math.floor(n * val_fraction + 0.5)))
-
-
 def augment_batch(x: torch.Tensor, *, crop: int = 0, flip: bool = False) -> torch.Tensor:
     """Random crop (after zero padding of `crop` pixels) and horizontal flip of a whole image batch.
 

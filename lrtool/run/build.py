@@ -43,6 +43,23 @@ class Setup:
         return augment_batch(x, crop=aug.crop, flip=aug.flip)
 
 
+def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
+    """The config's dataset, split as every command splits it (seeded by data.split_seed or seed).
+
+    Args:
+        cfg: a validated config.
+        device: where the splits deliver their batches.
+
+    Returns:
+        The data.Data with its train, val and test splits.
+    """
+    from ..data import build_data
+
+    return build_data(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction,
+                      seed=cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed,
+                      device=device, key="data")
+
+
 def build(cfg: Config, compile_model: bool = False) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
@@ -54,7 +71,6 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
     """
-    from ..data import build_data
     from ..models import build_model
     from ..optim import build_loss, build_optimizer
 
@@ -62,9 +78,7 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     device = engine.resolve_device(cfg.device)
     precision = engine.Precision(cfg.train.precision, device)
     generator = engine.seed_everything(cfg.seed)
-    data = build_data(cfg.data.name, cfg.data.kwargs, val_fraction=cfg.data.val_fraction,
-                      seed=cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed,
-                      device=device, key="data")
+    data = build_dataset(cfg, device)
     torch.manual_seed(cfg.seed)  # the model's initial weights depend on the seed alone
     model = build_model(cfg.model.name, cfg.model.kwargs, input_shape=tuple(data.input_shape),
                         num_classes=data.num_classes, key="model").to(device)

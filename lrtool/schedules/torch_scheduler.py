@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from . import Plan, Schedule, ScheduleSpec, build_schedule
 from ..errors import LrtoolError
 from ..optim import set_lr_and_momentum
-from ..run.trainer import base_momenta
+from ..run.plan import base_momenta
 
 
 class LrtoolScheduler(LRScheduler):

@@ -1,0 +1,54 @@
+"""`lrtool find-lr`: build the run, make its directory, run the range test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ExitCode
+
+
+@dataclass
+class FindLrResult:
+    """What a range test run left behind."""
+
+    summary: dict[str, Any]  # summary.json's content
+    run_dir: Path
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.summary["status"] == "interrupted":
+            return ExitCode.SIGTERM if self.summary["stop"].get("signal") == "SIGTERM" else ExitCode.SIGINT
+        return ExitCode.OK
+
+
+def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
+            progress: Callable[[], Any] | None = None) -> FindLrResult:
+    """Run an LR range test of `config` into a new run directory.
+
+    Args:
+        config: the YAML config file, or None for the quickstart defaults.
+        overrides: `key=value` items (--set and the dedicated options).
+        out: the run directory to create, or None for runs/<stem>-find-lr-<time>.
+        progress: makes a rich Progress (a context manager) to show the sweep in, once the run is
+            built and its directory made; or None for no display.
+
+    Returns:
+        The FindLrResult; raises LrtoolError for bad input, RunFailed when the sweep fails.
+    """
+    from ..config import dump_config, load_config
+    from ..run.build import build
+    from ..run.finder import run_find_lr
+    from ..rundir import RunDir
+
+    cfg = load_config(config, overrides)
+    setup = build(cfg)
+    run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
+    run.write_config(dump_config(cfg))
+    config_path = str(config) if config else None
+    if progress is None:
+        return FindLrResult(run_find_lr(setup, run, config_path=config_path), run.path)
+    with progress() as bar:
+        summary = run_find_lr(setup, run, config_path=config_path, progress=bar)
+    return FindLrResult(summary, run.path)
