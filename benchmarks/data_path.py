@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import fmt, machine
+
 from lrtool.data import build_data
 
 N, SIDE = 60000, 28

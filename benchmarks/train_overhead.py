@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import QUICKSTART, machine, ratios, report
-from lrtool.run.build import build
+
 from lrtool.config import load_config
-from lrtool.rundir import RunDir
+from lrtool.run.build import build
 from lrtool.run.plan import make_schedule
 from lrtool.run.trainer import train
+from lrtool.rundir import RunDir
 
 
 def setup_for(model: str, epochs: int, device: str):

@@ -21,13 +21,20 @@ from .errors import LrtoolError, RunFailed
 
 __version__ = "0.1.0"
 
-_API = ("find_lr", "RangeTest", "Suggestion", "CyclicBounds", "OneCycleBounds", "Stop", "scheduler", "preview",
-        "load_config", "train")
-__all__ = [*_API, "compare", "LrtoolScheduler", "LrtoolError", "RunFailed", "__version__"]
+__all__ = ["find_lr", "RangeTest", "scheduler", "preview", "compare", "load_config", "train", "LrtoolScheduler",
+           "LrtoolError", "RunFailed", "__version__"]
+# the names lrtool.api holds; the others are the compare package, the scheduler class and the errors
+_API = frozenset(__all__) - {"compare", "LrtoolScheduler", "LrtoolError", "RunFailed", "__version__"}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ imports them
-    from .api import (CyclicBounds, OneCycleBounds, RangeTest, Stop, Suggestion, find_lr, load_config, preview,
-                      scheduler, train)
+    from .api import (
+        RangeTest,
+        find_lr,
+        load_config,
+        preview,
+        scheduler,
+        train,
+    )
     from .schedules.torch_scheduler import LrtoolScheduler
 
 

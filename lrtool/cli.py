@@ -14,6 +14,7 @@ import typer
 
 from .errors import ExitCode, LrtoolError
 
+
 class _Group(typer.core.TyperGroup):
     """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
 
@@ -393,7 +394,7 @@ def list_registries() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from .registry import read_catalog
+        from .catalog import read_catalog
 
         console = Console(highlight=False)
         for kind, entry in read_catalog().items():

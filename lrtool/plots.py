@@ -6,6 +6,10 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from .rundir import atomic_write, read_csv_frame
+from .rundir import columns as C
+from .smoothing import ema
+
 MARKERS = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"), "minimum": ("tab:purple", "s")}
 
 
@@ -23,38 +27,22 @@ def _finite(xs: Sequence[Any]) -> list[float]:
 
 
 def _save(fig: Any, path: Path) -> None:
-    import os
-
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)  # a reader never sees half a PNG
-
-
-def ema(values: Sequence[float], beta: float = 0.9) -> list[float]:
-    """Bias-corrected exponential moving average, skipping non-finite values."""
-    avg, t, out = 0.0, 0, []
-    for v in values:
-        if v is None or not math.isfinite(v):
-            out.append(math.nan)
-            continue
-        t += 1
-        avg = beta * avg + (1 - beta) * v
-        out.append(avg / (1 - beta**t))
-    return out
+    """Write the figure as PNG; a reader never sees half a PNG."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"), fsync=False)
 
 
 def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
                   boundaries: Sequence[tuple[int, str]] = ()) -> None:
     """LR (and momentum) vs optimizer step, with phase boundaries and restarts marked."""
     plt = _pyplot()
-    has_mom = any("momentum" in r for r in rows)
+    has_mom = any(C.MOMENTUM in r for r in rows)
     fig, axes = plt.subplots(2 if has_mom else 1, 1, figsize=(7, 5.5 if has_mom else 3.6), sharex=True,
                              squeeze=False)
     ax = axes[0][0]
-    steps = [r["step"] for r in rows]
-    groups = sorted({k for r in rows for k in r if k.startswith("lr/pg")})
-    for g in groups or ["lr"]:
-        ax.plot(steps, [r.get(g) for r in rows], lw=1.6, label=g if groups else "lr")
+    steps = [r[C.STEP] for r in rows]
+    groups = sorted({k for r in rows for k in r if C.is_lr_group(k)})
+    for g in groups or [C.LR]:
+        ax.plot(steps, [r.get(g) for r in rows], lw=1.6, label=g if groups else C.LR)
     for i, (step, label) in enumerate(boundaries):
         ax.axvline(step, color="grey", ls=":", lw=0.8, label="phase boundary / restart" if i == 0 else None)
     ax.set_ylabel("learning rate")
@@ -63,7 +51,7 @@ def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
     ax.legend(fontsize=8)
     if has_mom:
         ax2 = axes[1][0]
-        ax2.plot(steps, [r.get("momentum") for r in rows], color="tab:orange", lw=1.6, label="momentum")
+        ax2.plot(steps, [r.get(C.MOMENTUM) for r in rows], color="tab:orange", lw=1.6, label="momentum")
         ax2.set_ylabel("momentum / beta1")
         ax2.grid(True, alpha=0.3)
         ax2.legend(fontsize=8)
@@ -75,18 +63,16 @@ def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
 
 def plot_training(run_dir: Path) -> None:
     """lr.png, loss.png and metrics.png of a train run, drawn from its steps.csv and epochs.csv."""
-    import pandas as pd
-
     run_dir = Path(run_dir)
     plt = _pyplot()
-    steps = pd.read_csv(run_dir / "steps.csv") if (run_dir / "steps.csv").exists() else None
+    steps = read_csv_frame(run_dir / C.STEPS_CSV)
     if steps is not None and len(steps):
         rows = steps.to_dict("records")
         plot_schedule(rows, run_dir / "lr.png", title="learning rate used at each step")
         fig, ax = plt.subplots(figsize=(7, 3.8))
-        loss = pd.to_numeric(steps["loss"], errors="coerce")
-        ax.plot(steps["step"], loss, color="tab:blue", alpha=0.3, lw=1, label="loss")
-        ax.plot(steps["step"], ema(list(loss)), color="tab:blue", lw=2, label="smoothed (EMA 0.9)")
+        loss = steps[C.LOSS]
+        ax.plot(steps[C.STEP], loss, color="tab:blue", alpha=0.3, lw=1, label="loss")
+        ax.plot(steps[C.STEP], ema(list(loss)), color="tab:blue", lw=2, label="smoothed (EMA 0.9)")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("training loss")
         ax.grid(True, alpha=0.3)
@@ -94,15 +80,15 @@ def plot_training(run_dir: Path) -> None:
         fig.tight_layout()
         _save(fig, run_dir / "loss.png")
         plt.close(fig)
-    epochs = pd.read_csv(run_dir / "epochs.csv") if (run_dir / "epochs.csv").exists() else None
+    epochs = read_csv_frame(run_dir / C.EPOCHS_CSV)
     if epochs is not None and len(epochs):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-        for col, style in (("train_loss", "-"), ("val_loss", "--")):
+        for col, style in ((C.TRAIN_LOSS, "-"), (C.VAL_LOSS, "--")):
             if epochs[col].notna().any():
-                ax1.plot(epochs["epoch"], epochs[col], style, marker="o", ms=3, label=col)
-        for col, style in (("train_acc", "-"), ("val_acc", "--")):
+                ax1.plot(epochs[C.EPOCH], epochs[col], style, marker="o", ms=3, label=col)
+        for col, style in ((C.TRAIN_ACC, "-"), (C.VAL_ACC, "--")):
             if epochs[col].notna().any():
-                ax2.plot(epochs["epoch"], epochs[col], style, marker="o", ms=3, label=col)
+                ax2.plot(epochs[C.EPOCH], epochs[col], style, marker="o", ms=3, label=col)
         for ax, label in ((ax1, "loss"), (ax2, "accuracy")):
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
@@ -136,7 +122,7 @@ def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title:
     # a bare Figure, not pyplot: no global state, no backend switch in the user's notebook
     from matplotlib.figure import Figure
 
-    val = [r for r in rows if r.get("val_acc") is not None and math.isfinite(r["val_acc"])]
+    val = [r for r in rows if r.get(C.VAL_ACC) is not None and math.isfinite(r[C.VAL_ACC])]
     own = ax is None
     if own:
         fig = Figure(figsize=(7, 6.5 if val else 4.2))
@@ -144,9 +130,9 @@ def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title:
         ax = axes[0][0]
     else:
         fig, val, axes = ax.figure, [], [[ax]]
-    lrs = [r["lr"] for r in rows]
-    ax.plot(lrs, _finite([r["loss"] for r in rows]), color="tab:blue", alpha=0.25, lw=1, label="loss")
-    ax.plot(lrs, _finite([r["smoothed_loss"] for r in rows]), color="tab:blue", lw=2, label="smoothed loss")
+    lrs = [r[C.LR] for r in rows]
+    ax.plot(lrs, _finite([r[C.LOSS] for r in rows]), color="tab:blue", alpha=0.25, lw=1, label="loss")
+    ax.plot(lrs, _finite([r[C.SMOOTHED_LOSS] for r in rows]), color="tab:blue", lw=2, label="smoothed loss")
     for name, s in (result.get("suggestions") or {}).items():
         if s:
             color, marker = MARKERS[name]
@@ -156,7 +142,7 @@ def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title:
     if clr:
         ax.axvspan(clr["base_lr"], clr["max_lr"], color="tab:orange", alpha=0.12,
                    label=f"cyclic {clr['base_lr']:.2g}..{clr['max_lr']:.2g}")
-    smoothed = [v for v in _finite([r["smoothed_loss"] for r in rows]) if not math.isnan(v)]
+    smoothed = [v for v in _finite([r[C.SMOOTHED_LOSS] for r in rows]) if not math.isnan(v)]
     if smoothed:  # keep the diverging tail from squashing the interesting part of the curve
         lo, first, top = min(smoothed), smoothed[0], max(smoothed)
         span = (first - lo) or (top - lo) or abs(lo) or 1.0
@@ -169,7 +155,7 @@ def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title:
     ax.legend(fontsize=8, loc="best")
     if val:
         ax2 = axes[1][0]
-        ax2.plot([r["lr"] for r in val], [r["val_acc"] for r in val], "o-", color="tab:green",
+        ax2.plot([r[C.LR] for r in val], [r[C.VAL_ACC] for r in val], "o-", color="tab:green",
                  label="validation accuracy")
         ax2.set_ylabel("validation accuracy")
         ax2.grid(True, which="both", alpha=0.3)

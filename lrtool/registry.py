@@ -1,10 +1,12 @@
-"""One registry type for every kind of component: datasets, models, optimizers, losses, schedules."""
+"""One registry type for every kind of component: datasets, models, optimizers, losses, schedules.
+
+A leaf: it imports nothing from lrtool but errors, so every component can import it.
+"""
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import LrtoolError
@@ -19,6 +21,7 @@ def did_you_mean(given: str, choices: Iterable[str]) -> str:
 
 
 def format_choices(choices: Iterable[str], limit: int = 30) -> str:
+    """The choices as 'a, b, c', cut after `limit` with the total count."""
     choices = list(choices)
     shown = ", ".join(choices[:limit])
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
@@ -50,6 +53,7 @@ class Registry:
         return deco
 
     def add(self, name: str, obj: Any, *aliases: str, help: str = "") -> None:
+        """Register `obj` under `name` and `aliases`; `help` defaults to its docstring's first line."""
         if name.lower() in self._aliases:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._items[name] = obj
@@ -81,82 +85,24 @@ class Registry:
         return self.canonical(name) is not None
 
     def names(self) -> list[str]:
+        """The registered names (without aliases), in registration order."""
         return list(self._items)
 
     def help(self, name: str) -> str:
+        """The one-line help of `name`."""
         return self._help.get(self.canonical(name) or name, "")
 
 
-def kwargs_dict(kwargs: Any, key: str) -> dict[str, Any]:
-    """`kwargs` as a dict (None means no arguments)."""
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, dict):
-        raise LrtoolError(f"{key}: arguments must be a mapping of name: value, "
-                          f"got {type(kwargs).__name__}")
-    return kwargs
+# Moved to lrtool.checks: check_kwargs and kwargs_dict. Modules not yet switched over (schedules)
+# still import them from here; this lazy hand-over keeps registry free of a module-level import of
+# checks (which imports registry). Remove it once nothing imports them from here.
+_MOVED_TO_CHECKS = ("check_kwargs", "kwargs_dict")
 
 
-def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], key: str,
-                 injected: Iterable[str] = (), *, owner: str = "", hint: str = "",
-                 refused: dict[str, str] | None = None) -> None:
-    """Raise LrtoolError naming `key.<arg>` when `fn` does not take one of `kwargs`.
+def __getattr__(name: str) -> Any:
+    """`from lrtool.registry import check_kwargs` keeps working until every caller uses lrtool.checks."""
+    if name in _MOVED_TO_CHECKS:
+        from . import checks
 
-    `injected` are the parameters lrtool passes itself (input_shape, params, ...): a user
-    may not set them. Functions taking **kwargs accept anything. `owner` names what takes the
-    arguments, `hint` is added to the message, `refused` maps arguments to why they are refused.
-    """
-    for arg in kwargs:
-        if refused and arg in refused:
-            raise LrtoolError(f"{key}.{arg}: not accepted: {refused[arg]}")
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    injected = set(injected)
-    valid = [n for n, p in params.items()
-             if n not in injected and n != "self"
-             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    for arg in kwargs:
-        if arg in injected:
-            raise LrtoolError(f"{key}.{arg}: set by lrtool itself, remove it from the config")
-        if arg not in valid:
-            raise LrtoolError(
-                f"{key}.{arg}: unknown argument{f' for {owner}' if owner else ''}{did_you_mean(str(arg), valid)}; "
-                f"valid arguments: {format_choices(valid) or '(none)'}{f' ({hint})' if hint else ''}"
-            )
-
-
-# `lrtool list` reads the names from a catalogue file so that it answers without importing torch;
-# tests/test_catalog.py fails when the file and the live registries disagree.
-CATALOG_PATH = Path(__file__).with_name("catalog.json")
-
-
-def live_catalog() -> dict[str, Any]:
-    """Every registry's names, one-line help and fallback hint, read from the registries themselves."""
-    from .data import DATASETS
-    from .models import MODELS
-    from .optim import LOSSES, OPTIMIZERS
-    from .schedules import SCHEDULES
-
-    return {reg.kind: {"entries": [[name, reg.help(name)] for name in reg.names()], "hint": reg.fallback_hint}
-            for reg in (DATASETS, MODELS, OPTIMIZERS, LOSSES, SCHEDULES)}
-
-
-def read_catalog() -> dict[str, Any]:
-    """The catalogue file, or the live registries when the file is missing or unreadable."""
-    import json
-
-    try:
-        return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return live_catalog()
-
-
-if __name__ == "__main__":  # python -m lrtool.registry: refresh the catalogue after adding a component
-    import json
-
-    CATALOG_PATH.write_text(json.dumps(live_catalog(), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {CATALOG_PATH}")
+        return getattr(checks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

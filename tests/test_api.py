@@ -122,9 +122,9 @@ def test_suggestions_equal_the_cli_on_the_same_data_and_seed(tmp_path):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     result = lrtool.find_lr(model, opt, nn.CrossEntropyLoss(), loader, start_lr=1e-4, end_lr=100, num_iter=60,
                             smooth=0.9, progress=False)
-    assert result.summary["suggestions"] == cli["suggestions"]
-    assert (result.lr, result.clr, result.onecycle) == (cli["lr"], tuple(cli["clr"].values())[:2],
-                                                       (cli["onecycle"]["max_lr"],))
+    assert result.summary.model_dump(exclude_none=True)["suggestions"] == cli["suggestions"]
+    assert (result.lr, result.clr.base_lr, result.clr.max_lr, result.onecycle.max_lr) == \
+        (cli["lr"], cli["clr"]["base_lr"], cli["clr"]["max_lr"], cli["onecycle"]["max_lr"])
     assert result.stop.reason == cli["stop"]["reason"] and result.stop.steps_run == cli["stop"]["steps_run"]
     assert result.suggestions["valley"].lr == cli["suggestions"]["valley"]["lr"]
 
@@ -314,7 +314,8 @@ def test_out_writes_the_find_lr_run_directory_that_train_and_compare_read(tmp_pa
     assert {p.name for p in out.iterdir()} == {"config.yaml", "summary.json", "lr_find.csv", "lr_find.png"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["command"] == "find-lr" and summary["status"] == "completed" and summary["seed"] is None
-    assert summary["suggestions"] == result.summary["suggestions"] and summary["sweep"]["batch_size"] == 32
+    assert summary["suggestions"] == result.summary.model_dump(exclude_none=True)["suggestions"]
+    assert summary["sweep"]["batch_size"] == 32 and summary["source"] == "python"
     assert (out / "lr_find.csv").read_text().splitlines()[0] == "step,lr,loss,smoothed_loss"
 
     taken: dict = {}

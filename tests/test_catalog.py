@@ -6,13 +6,13 @@ import json
 import subprocess
 import sys
 
-from lrtool.registry import CATALOG_PATH, live_catalog
+from lrtool.catalog import CATALOG_PATH, live_catalog
 
 
 def test_catalog_file_matches_the_registries():
     saved = json.loads(CATALOG_PATH.read_text())
     assert saved == json.loads(json.dumps(live_catalog())), \
-        "the registries changed: refresh the catalogue with `python -m lrtool.registry`"
+        "the registries changed: refresh the catalogue with `python -m lrtool.catalog`"
 
 
 def test_list_answers_without_importing_torch():

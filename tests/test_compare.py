@@ -16,6 +16,10 @@ from rich.console import Console
 
 from lrtool import compare as C
 from lrtool.errors import LrtoolError
+from lrtool.rundir import columns as cols
+from lrtool.rundir import read_csv_frame
+
+from .conftest import write_run
 
 SPE = 10  # steps per epoch in every fixture
 
@@ -32,7 +36,8 @@ BASE_CONFIG = {
 }
 
 
-def write_config(path, **changes):
+def config_text(**changes):
+    """BASE_CONFIG with dotted-key changes, as YAML."""
     cfg = copy.deepcopy(BASE_CONFIG)
     for dotted, value in changes.items():
         *parents, last = dotted.split(".")
@@ -40,49 +45,41 @@ def write_config(path, **changes):
         for p in parents:
             node = node[p]
         node[last] = value
-    (path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return yaml.safe_dump(cfg, sort_keys=False)
 
 
 def make_train(root, name, val_acc, val_loss, *, config=None, status="completed", schedule="constant",
                test=None, truncate=False, epoch_time=2.0, summary=True, **summary_extra):
     """A train run whose epoch k (1-based) has val_acc[k-1] and val_loss[k-1]."""
-    run = root / name
-    run.mkdir(parents=True)
-    write_config(run, **{"schedule.name": schedule, **(config or {})})
     n_epochs = len(val_acc)
-    lines = ["step,epoch,lr,loss,time_s"]
-    for step in range(n_epochs * SPE):
-        lr = 0.1 if schedule == "constant" else 0.01 + 0.09 * (step % 10) / 9
-        loss = 2.0 / (1 + step / 5)
-        lines.append(f"{step},{step // SPE},{lr!r},{loss!r},{(step + 1) * epoch_time / SPE!r}")
-    steps = "\n".join(lines) + "\n"
-    rows = ["epoch,step,lr,train_loss,train_acc,val_loss,val_acc,time_s"]
-    for k, (acc, loss) in enumerate(zip(val_acc, val_loss), start=1):
-        rows.append(f"{k},{k * SPE},0.1,{loss + 0.1!r},{acc - 0.02!r},{loss!r},{acc!r},{k * epoch_time!r}")
-    epochs = "\n".join(rows) + "\n"
+    steps = [{"step": step, "epoch": step // SPE,
+              "lr": 0.1 if schedule == "constant" else 0.01 + 0.09 * (step % 10) / 9,
+              "loss": 2.0 / (1 + step / 5), "time_s": (step + 1) * epoch_time / SPE}
+             for step in range(n_epochs * SPE)]
+    epochs = [{"epoch": k, "step": k * SPE, "lr": 0.1, "train_loss": loss + 0.1, "train_acc": acc - 0.02,
+               "val_loss": loss, "val_acc": acc, "time_s": k * epoch_time}
+              for k, (acc, loss) in enumerate(zip(val_acc, val_loss), start=1)]
+    s = {"status": status, "command": "train", "schedule": schedule, "epochs": 4,
+         "steps_per_epoch": SPE, "progress": {"epoch": n_epochs, "step": n_epochs * SPE},
+         "test": test, "timings": {"total_s": n_epochs * epoch_time + 0.5}, **summary_extra}
+    run = write_run(root / name, summary=s if summary else None,
+                    config=config_text(**{"schedule.name": schedule, **(config or {})}),
+                    csvs={"steps.csv": (cols.step_columns(False, 1), steps),
+                          "epochs.csv": (cols.EPOCH_COLUMNS, epochs)}).path
     if truncate:  # killed mid-write: half a row, no newline
-        steps += f"{n_epochs * SPE},{n_epochs},0.1,0.0"
-        epochs += f"{n_epochs + 1},{(n_epochs + 1) * SPE},0.1,0.3"
-    (run / "steps.csv").write_text(steps)
-    (run / "epochs.csv").write_text(epochs)
-    if summary:
-        s = {"status": status, "command": "train", "schedule": schedule, "epochs": 4,
-             "steps_per_epoch": SPE, "progress": {"epoch": n_epochs, "step": n_epochs * SPE},
-             "test": test, "timings": {"total_s": n_epochs * epoch_time + 0.5}, **summary_extra}
-        (run / "summary.json").write_text(json.dumps(s))
+        with open(run / "steps.csv", "a") as f:
+            f.write(f"{n_epochs * SPE},{n_epochs},0.1,0.0")
+        with open(run / "epochs.csv", "a") as f:
+            f.write(f"{n_epochs + 1},{(n_epochs + 1) * SPE},0.1,0.3")
     return run
 
 
 def make_find_lr(root, name, *, steepest=1e-2, valley=3e-3, num=20, finished=True, seed=0, config=None):
-    run = root / name
-    run.mkdir(parents=True)
-    write_config(run, seed=seed, **(config or {}))
-    lines = ["step,lr,loss,smoothed_loss"]
+    rows = []
     for i in range(num):
         lr = 1e-6 * (1e7 ** (i / (num - 1)))
         loss = 2.0 - math.log10(lr / 1e-6) * 0.2 if lr < 0.1 else 2.0 + (lr - 0.1) * 10
-        lines.append(f"{i},{lr!r},{loss!r},{loss!r}")
-    (run / "lr_find.csv").write_text("\n".join(lines) + "\n")
+        rows.append({"step": i, "lr": lr, "loss": loss, "smoothed_loss": loss})
     s = {"status": "completed" if finished else "running", "command": "find-lr", "seed": seed}
     if finished:
         s["suggestions"] = {"steepest": {"lr": steepest, "step": 12, "loss": 1.2},
@@ -90,8 +87,8 @@ def make_find_lr(root, name, *, steepest=1e-2, valley=3e-3, num=20, finished=Tru
         s["clr"] = {"base_lr": valley / 4, "max_lr": valley}
         s["onecycle"] = {"max_lr": valley}
         s["stop"] = {"reason": "diverged", "step": num - 1, "message": "loss exploded", "steps_run": num}
-    (run / "summary.json").write_text(json.dumps(s))
-    return run
+    return write_run(root / name, summary=s, config=config_text(seed=seed, **(config or {})),
+                     csvs={"lr_find.csv": (cols.FIND_COLUMNS, rows)}).path
 
 
 @pytest.fixture
@@ -159,7 +156,7 @@ def test_malformed_middle_line_is_skipped(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("a,b\n1,2\n3\n4,5\n")
     notes = []
-    df = C.read_metrics_csv(p, notes)
+    df = read_csv_frame(p, notes)
     assert df["a"].tolist() == [1, 4] and "malformed" in notes[0]
 
 
@@ -185,11 +182,8 @@ def test_not_a_run_and_empty_run(tmp_path):
     (tmp_path / "notes" / "readme.txt").write_text("hi")
     with pytest.raises(LrtoolError, match=r"notes: not a run directory"):
         C.load_run(tmp_path / "notes")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    write_config(empty)
-    (empty / "summary.json").write_text('{"status": "running", "command": "train"}')
-    (empty / "steps.csv").write_text("step,epoch,lr,loss,time_s\n")
+    empty = write_run(tmp_path / "empty", summary={"status": "running", "command": "train"},
+                      config=config_text(), csvs={"steps.csv": (cols.step_columns(False, 1), [])}).path
     with pytest.raises(LrtoolError, match=r"empty: run has no metrics"):
         C.load_run(empty)
 
@@ -418,3 +412,16 @@ def test_find_lr_runs_compared_by_suggestions(tmp_path, monkeypatch):
     assert "LR range tests: 2 runs" in text and "training runs" not in text
     assert "steepest" in text and "0.01" in text and "0.002" in text and "0.00075..0.003" in text
     assert "optimizer.name: SGD (lrf-sgd), Adam (lrf-adam)" in text
+
+
+def test_overlay_smoothing_is_the_range_tests_ema():
+    from lrtool.compare.series import smooth_loss
+    from lrtool.run.finder import smooth
+
+    loss = pd.Series([2.0, 1.5, float("nan"), 1.2, float("inf"), 1.0] * 20)
+    got = smooth_loss(loss)  # 120 points: a span of 4
+    finite = loss.map(math.isfinite)
+    clean = loss.where(finite)
+    assert got[finite].tolist() == pytest.approx(clean.ewm(span=4, adjust=True, ignore_na=True).mean()[finite].tolist())
+    assert got[~finite].isna().all()
+    assert got[finite].tolist() == pytest.approx(smooth(loss[finite].tolist(), 0.6))

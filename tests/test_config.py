@@ -49,6 +49,15 @@ def test_set_creates_nested_keys_and_later_wins():
     assert doc == {"schedule": {"step": {"gamma": 0.25}}}
 
 
+def test_schedule_option_keeps_the_old_arguments_in_their_block(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("schedule: {name: step, step_size: 3, clr: {step_size: 2}}\n")
+    cfg = load_config(path, schedule="CYCLIC")
+    assert cfg.schedule.model_dump() == {"name": "cyclic", "clr": {"step_size": 2}, "step": {"step_size": 3}}
+    with pytest.raises(LrtoolError, match=r"^--schedule: unknown schedule 'cosinus' \(did you mean 'cosine'"):
+        load_config(path, schedule="cosinus")
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(None, ["optimizer.momentum=0.9", "data.batch_size=32"])
     p = write(tmp_path, dump_config(cfg), "resolved.yaml")

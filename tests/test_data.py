@@ -15,8 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtool import data as lrdata
-from lrtool.data import (DATASETS, INJECTED, Data, LoaderSplit, TensorSplit, build_data,
-                         load_digits_arrays, validate_data)
+from lrtool.data import (
+    DATASETS,
+    INJECTED,
+    Data,
+    LoaderSplit,
+    TensorSplit,
+    augment_batch,
+    build_data,
+    load_digits_arrays,
+    validate_data,
+)
+from lrtool.data import builtin as lrbuiltin
+from lrtool.data import splits as lrsplits
 from lrtool.errors import LrtoolError
 
 # --------------------------------------------------------------------------- fixtures: files
@@ -158,7 +169,7 @@ def test_bad_values_name_the_key(tmp_path):
     with pytest.raises(LrtoolError, match=r"^data\.val_fraction: expected a number in \[0, 1\), got 1\.0$"):
         build_data("synthetic", {}, val_fraction=1.0, seed=0)
     with pytest.raises(LrtoolError, match=r"^data\.val_fraction: cannot split 1 sample"):
-        lrdata._split_indices(1, 0.5, seed=0)
+        lrsplits.split_indices(1, 0.5, seed=0)
 
 
 @pytest.mark.parametrize("name, folder, label", [("mnist", "MNIST", "MNIST"),
@@ -238,14 +249,16 @@ def test_import_stays_light():
     Checked on the source (a subprocess would spend seconds importing torch): every
     module-level import is the standard library, numpy, torch or lrtool itself.
     """
-    tree = ast.parse(Path(lrdata.__file__).read_text())
     allowed = {"__future__", "gzip", "inspect", "math", "os", "pickle", "contextvars", "dataclasses",
-               "pathlib", "typing", "numpy", "torch"}
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            assert {a.name.split(".")[0] for a in node.names} <= allowed
-        elif isinstance(node, ast.ImportFrom) and not node.level:
-            assert node.module.split(".")[0] in allowed
+               "functools", "pathlib", "typing", "numpy", "torch"}
+    files = sorted(Path(lrdata.__file__).parent.glob("*.py"))
+    assert len(files) > 5  # the package's modules, not only __init__
+    for path in files:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                assert {a.name.split(".")[0] for a in node.names} <= allowed, path
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                assert node.module.split(".")[0] in allowed, path
 
 
 # --------------------------------------------------------------------------- digits and synthetic
@@ -265,7 +278,7 @@ def test_digits_default():
 
 
 def test_digits_csv_matches_sklearn():
-    assert lrdata._digits_csv_path() is not None  # this venv has scikit-learn's file
+    assert lrbuiltin._digits_csv_path() is not None  # this venv has scikit-learn's file
     x_csv, y_csv = load_digits_arrays()
     x_sk, y_sk = load_digits_arrays(None)
     assert x_csv.shape == (1797, 64) and y_csv.shape == (1797,)
@@ -276,7 +289,7 @@ def test_digits_csv_matches_sklearn():
 
 def test_digits_without_the_csv_falls_back(monkeypatch):
     expected = build_data("digits", {}, val_fraction=0.2, seed=3)
-    monkeypatch.setattr(lrdata, "_digits_csv_path", lambda: None)
+    monkeypatch.setattr(lrbuiltin, "_digits_csv_path", lambda: None)
     got = build_data("digits", {}, val_fraction=0.2, seed=3)
     assert torch.equal(got.train.x, expected.train.x) and torch.equal(got.val.y, expected.val.y)
 
@@ -549,3 +562,43 @@ def test_imagefolder_with_workers(flat_images):
     for _ in range(2):  # the second pass reuses the persistent workers
         x, y = all_batches(workers.train, 5)
         assert torch.equal(y, expected_y) and torch.allclose(x, expected_x)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _which_transform(out: torch.Tensor, image: torch.Tensor, crop: int) -> tuple[bool, int, int] | None:
+    """(flipped, dy, dx) such that `out` is that window of the zero-padded (flipped) image, or None."""
+    h, w = image.shape[1:]
+    for flipped in (False, True):
+        source = image.flip(2) if flipped else image
+        padded = torch.nn.functional.pad(source, (crop, crop, crop, crop))
+        for dy in range(2 * crop + 1):
+            for dx in range(2 * crop + 1):
+                if torch.equal(out, padded[:, dy:dy + h, dx:dx + w]):
+                    return flipped, dy, dx
+    return None
+
+
+def test_augmentation_flips_and_shifts_each_image_on_its_own():
+    # distinct positive values, so every window and flip of every image is recognisable
+    x = torch.arange(1, 1 + 64 * 3 * 5 * 5, dtype=torch.float32).reshape(64, 3, 5, 5)
+    torch.manual_seed(0)
+    out = augment_batch(x, crop=2, flip=True)
+    assert out.shape == x.shape
+    found = [_which_transform(out[i], x[i], crop=2) for i in range(len(x))]
+    assert None not in found  # each image is a padded window of itself, flipped or not
+    # drawn per image: both flipped and unflipped ones, and several different shifts
+    assert {f for f, _, _ in found} == {False, True}
+    assert len({(dy, dx) for _, dy, dx in found}) > 5
+    # torch's global RNG decides (it is saved in checkpoints, so a resumed run draws the same)
+    torch.manual_seed(0)
+    assert torch.equal(augment_batch(x, crop=2, flip=True), out)
+
+    torch.manual_seed(1)
+    flipped = augment_batch(x, flip=True)
+    kinds = [_which_transform(flipped[i], x[i], crop=0) for i in range(len(x))]
+    assert {k[0] for k in kinds if k is not None} == {False, True} and None not in kinds
+    assert torch.equal(augment_batch(x), x)  # nothing asked, nothing done
+    with pytest.raises(LrtoolError, match=r"^data\.augment: needs image batches \(N, C, H, W\)"):
+        augment_batch(torch.zeros(4, 10), flip=True)

@@ -20,10 +20,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lrtool.run import dist
 from lrtool.cli import app
 from lrtool.data import LoaderSplit, TensorSplit
 from lrtool.errors import LrtoolError
+from lrtool.run import dist
 from lrtool.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]

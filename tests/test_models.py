@@ -201,14 +201,24 @@ def test_unknown_kwarg_names_the_dotted_key():
     assert message == "model.num_classes: set by lrtool itself, remove it from the config"
 
 
-def test_bad_builtin_values():
-    message = one_line_error(validate_model, "mlp", {"activation": "sigmoid"})
-    assert message == ("model: mlp rejected its arguments: activation must be one of relu, gelu, "
-                       "tanh, got 'sigmoid'")
-    assert "dropout must be a number in [0, 1)" in one_line_error(
-        build_model, "mlp", {"dropout": 1.0}, input_shape=(4,), num_classes=2)
-    assert "channels must not be empty" in one_line_error(validate_model, "convnet",
-                                                          {"channels": []})
+def test_bad_builtin_values_name_the_dotted_key():
+    assert one_line_error(validate_model, "mlp", {"activation": "sigmoid"}) == (
+        "model.activation: expected one of (relu, gelu, tanh), got 'sigmoid'")
+    assert one_line_error(validate_model, "lenet", {"activation": "tahn"}) == (
+        "model.activation: expected one of (relu, gelu, tanh), got 'tahn' (did you mean 'tanh'?)")
+    assert one_line_error(build_model, "mlp", {"dropout": 1.0}, input_shape=(4,), num_classes=2) == (
+        "model.dropout: expected a number >= 0 and < 1, got 1.0")
+    assert one_line_error(validate_model, "mlp", {"hidden": [64, -1]}) == (
+        "model.hidden: expected a list of positive integers, got [64, -1]")
+    assert one_line_error(validate_model, "mlp", {"batchnorm": "yes"}) == (
+        "model.batchnorm: expected true or false, got 'yes'")
+    assert one_line_error(validate_model, "convnet", {"channels": []}) == (
+        "model.channels: expected a non-empty list of positive integers, got []")
+    assert one_line_error(validate_model, "convnet", {"width": 0}, key="experiments[2].model") == (
+        "experiments[2].model.width: expected a number > 0, got 0")
+    # activation names are matched case-insensitively; an int width is one hidden layer
+    model = build_model("mlp", {"activation": "GELU", "hidden": 5}, input_shape=(4,), num_classes=2)
+    assert isinstance(model.act1, torch.nn.GELU) and model.fc1.out_features == 5 and not hasattr(model, "fc2")
     assert one_line_error(build_model, "lenet", {}, input_shape=(20,), num_classes=2) == (
         "model: lenet needs image input of shape (channels, height, width), "
         "the data gives (20,)")

@@ -10,8 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtool.errors import LrtoolError
-from lrtool.optim import (LOSSES, OPTIMIZERS, build_loss, build_optimizer, momentum_key,
-                          set_lr_and_momentum, validate_loss, validate_optimizer)
+from lrtool.optim import (
+    LOSSES,
+    OPTIMIZERS,
+    build_loss,
+    build_optimizer,
+    momentum_key,
+    set_lr_and_momentum,
+    validate_loss,
+    validate_optimizer,
+)
 
 TORCH_OPTIMIZERS = sorted(
     name for name, obj in vars(torch.optim).items()
@@ -229,8 +237,7 @@ def test_cross_entropy_label_smoothing(batch):
     loss = build_loss("cross_entropy", {"label_smoothing": smoothing})
     torch.testing.assert_close(loss(logits, targets), expected)
     assert one_line_error(validate_loss, "cross_entropy", {"label_smoothing": 1.5}) == (
-        "loss: cross_entropy rejected its arguments: label_smoothing must be a number in "
-        "[0, 1], got 1.5")
+        "loss.label_smoothing: expected a number >= 0 and <= 1, got 1.5")
 
 
 def test_nll_takes_log_probabilities(batch):
@@ -264,6 +271,10 @@ def test_multi_margin(batch):
     hinge[torch.arange(5), targets] = 0.0
     expected = hinge.sum(dim=1).div(4).mean()
     torch.testing.assert_close(build_loss("hinge", {"margin": 2.0})(logits, targets), expected)
+    assert one_line_error(build_loss, "hinge", {"margin": 0}) == (
+        "loss.margin: expected a number > 0, got 0")
+    assert one_line_error(validate_loss, "hinge", {"margin": "big"}, key="experiments[1].loss") == (
+        "experiments[1].loss.margin: expected a number, got 'big'")
 
 
 def test_loss_errors():

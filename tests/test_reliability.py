@@ -370,8 +370,8 @@ def test_find_lr_with_an_absurd_lr_stops_and_lr_from_refuses_it(tmp_path):
 
 
 def test_a_stop_request_ends_the_sweep_and_restores_the_model(tmp_path):
-    from lrtool.run.build import build
     from lrtool.config import load_config
+    from lrtool.run.build import build
     from lrtool.run.finder import range_test
 
     cfg_path = tmp_path / "c.yaml"
@@ -624,10 +624,10 @@ def test_summary_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
 
 def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from lrtool.config import load_config
     from lrtool.run import checkpoint
     from lrtool.run.build import build
     from lrtool.run.plan import make_schedule
-    from lrtool.config import load_config
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(GOOD)

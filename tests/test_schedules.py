@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -15,8 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrtool.errors import LrtoolError
-from lrtool.schedules import (SCHEDULES, Plan, Schedule, ScheduleSpec, build_schedule, preview,
-                              resolve_schedule)
+from lrtool.schedules import (
+    SCHEDULES,
+    Plan,
+    Schedule,
+    ScheduleSpec,
+    build_schedule,
+    choose_schedule,
+    fill_lr_bounds,
+    preview,
+    resolve_schedule,
+)
 
 TL = torch.optim.lr_scheduler
 LRS = [0.01, 0.05]  # two param groups with different base lrs
@@ -26,9 +36,9 @@ def approx(values, rel=1e-9):
     return pytest.approx(values, rel=rel, abs=1e-15)
 
 
-def build(section, lrs=(0.01,), spe=1, epochs=9, momenta=None, name=None) -> Schedule:
+def build(section, lrs=(0.01,), spe=1, epochs=9, momenta=None) -> Schedule:
     """resolve + build in one go."""
-    return build_schedule(resolve_schedule(section, name=name), list(lrs), Plan(spe, epochs),
+    return build_schedule(resolve_schedule(section), list(lrs), Plan(spe, epochs),
                           base_momenta=momenta)
 
 
@@ -399,21 +409,37 @@ SECTION = {
 }
 
 
+def switch(section, name):
+    """The spec after ``--schedule name``: choose_schedule (as load_config applies it), then resolve."""
+    return resolve_schedule(choose_schedule(copy.deepcopy(section), name))
+
+
 def test_schedule_switching_between_blocks():
     spec = resolve_schedule(SECTION)
     assert (spec.name, spec.kwargs, spec.interval, spec.warmup) == (
         "cyclic", {"base_lr": 0.001, "max_lr": 0.01}, "step", {"steps": 2, "start_factor": 0.01})
-    spec = resolve_schedule(SECTION, name="onecycle")  # flat kwargs belong to cyclic: not used
+    spec = switch(SECTION, "onecycle")  # flat kwargs belong to cyclic: moved to its block
     assert (spec.name, spec.kwargs, spec.interval) == ("onecycle", {"max_lr": 0.1}, "step")
-    spec = resolve_schedule(SECTION, name="STEP")
+    spec = switch(SECTION, "STEP")
     assert (spec.name, spec.kwargs, spec.interval) == ("step", {"step_size": 3, "gamma": 0.5}, "epoch")
-    spec = resolve_schedule(SECTION, name="reducelronplateau")
+    spec = switch(SECTION, "reducelronplateau")
     assert (spec.name, spec.warmup, spec.keys["patience"]) == (
         "ReduceLROnPlateau", None, "schedule.ReduceLROnPlateau.patience")
     spec = resolve_schedule({"name": "step", "gamma": 0.5, "step": {"step_size": 2}})
     assert spec.kwargs == {"gamma": 0.5, "step_size": 2}  # flat + own block when name is chosen
     assert resolve_schedule({"name": "cosine"}).interval == "step"
     assert resolve_schedule({"name": "StepLR", "step_size": 1}).interval == "epoch"
+
+
+def test_fill_lr_bounds_goes_to_blocks_and_to_the_chosen_schedule():
+    section = {"name": "clr", "step_size": 3, "OneCycleLR": {"pct_start": 0.25}, "onecycle": None}
+    got, taken = fill_lr_bounds(section, base_lr=0.01, max_lr=0.1, onecycle_max_lr=0.2)
+    assert got is section
+    assert section == {"name": "clr", "step_size": 3, "OneCycleLR": {"pct_start": 0.25, "max_lr": 0.2},
+                       "onecycle": None, "base_lr": 0.01, "max_lr": 0.1}
+    assert taken == {"schedule.base_lr": 0.01, "schedule.max_lr": 0.1, "schedule.OneCycleLR.max_lr": 0.2}
+    assert fill_lr_bounds(None, base_lr=1, max_lr=2, onecycle_max_lr=3) == ({}, {})  # constant: nothing
+    assert fill_lr_bounds("bad", base_lr=1, max_lr=2, onecycle_max_lr=3) == ("bad", {})
 
 
 @pytest.mark.parametrize("section,name,message", [
@@ -428,7 +454,7 @@ def test_schedule_switching_between_blocks():
     ({"name": "StepLR", "step_size": 3, "last_epoch": 4}, None, r"^schedule.last_epoch: not accepted"),
     ({"name": "StepLR", "step_size": 3, "verbose": True}, None, r"^schedule.verbose: not accepted"),
     ({"name": "StepLR"}, None, r"^schedule.step_size: required by StepLR, missing"),
-    ({"name": "cosine", "StepLR": {}}, "StepLR", r"^schedule.StepLR.step_size: required by StepLR"),
+    ({"name": "cosine", "StepLR": {}}, "StepLR", r"^schedule.step_size: required by StepLR, missing"),
     ({"name": "step", "interval": "batch"}, None,
      r"^schedule.interval: expected one of \(epoch, step\), got 'batch'"),
     ({"name": "plateau", "interval": "step"}, None,
@@ -444,7 +470,8 @@ def test_schedule_switching_between_blocks():
     ({"name": "cosine", "warmup": {"epochs": 1, "start_factor": 2}}, None,
      r"^schedule.warmup.start_factor: expected a number in \[0, 1\], got 2"),
     ({"name": "cosine", "warmup": "2 weeks"}, None, r"^schedule.warmup.length: expected a number"),
-    ({"step_size": 3}, "step", r"^schedule.step_size: no schedule.name says which schedule"),
+    # without a name the section's schedule is config's default, constant, which keeps its arguments
+    ({"step_size": 3}, "step", r"^schedule.constant.step_size: unknown argument for constant"),
     ({"name": "cosine", "step": {"interval": "epochs"}}, None,
      r"^schedule.step.interval: expected one of \(epoch, step\), got 'epochs' "
      r"\(did you mean 'epoch'\?\)"),
@@ -453,7 +480,7 @@ def test_schedule_switching_between_blocks():
 ])
 def test_resolve_errors(section, name, message):
     with pytest.raises(LrtoolError, match=message) as info:
-        resolve_schedule(section, name=name)
+        switch(section, name) if name else resolve_schedule(section)
     assert "\n" not in str(info.value)
 
 

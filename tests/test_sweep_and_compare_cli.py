@@ -5,36 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from lrtool.cli import app
-
-runner = CliRunner()
-
-BASE = """\
-seed: 0
-device: cpu
-data: {name: synthetic, n_samples: 160, n_features: 8, n_classes: 3, batch_size: 32}
-model: {name: mlp, hidden: [16]}
-optimizer: {name: SGD, lr: 0.05, momentum: 0.9}
-train: {epochs: 2, plots: false}
-find_lr: {start_lr: 1.0e-4, end_lr: 100, num_iter: 30, smooth: 0.9}
-"""
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from .conftest import invoke, summary, write_base_config
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    cfg = tmp / "synth.yaml"
-    cfg.write_text(BASE)
+    cfg = write_base_config(tmp)
     out = tmp / "sweep"
     res = invoke("train", cfg, "--schedule", "fixed,cyclic", "--seeds", "0,1", "--out", out)
     return tmp, cfg, out, res
@@ -46,9 +27,9 @@ def test_sweep_runs_every_combination_and_compares(sweep):
     names = {"constant-seed0", "constant-seed1", "cyclic-seed0", "cyclic-seed1"}
     assert names <= {p.name for p in out.iterdir()}
     for name in names:
-        s = json.loads((out / name / "summary.json").read_text())
+        s = summary(out / name)
         assert s["status"] == "completed"
-    parent = json.loads((out / "summary.json").read_text())
+    parent = summary(out)
     assert parent["command"] == "sweep" and parent["status"] == "completed" and len(parent["runs"]) == 4
     assert {p.name for p in (out / "comparison").iterdir()} >= {"comparison.csv", "comparison.md"}
     assert "2 seed groups" in res.output and "±" in res.output
@@ -57,21 +38,19 @@ def test_sweep_runs_every_combination_and_compares(sweep):
 
 
 def test_failed_member_does_not_stop_the_sweep(tmp_path):
-    cfg = tmp_path / "synth.yaml"
-    cfg.write_text(BASE)
+    cfg = write_base_config(tmp_path)
     out = tmp_path / "sweep"
     res = invoke("train", cfg, "--schedule", "onecycle,constant", "--seeds", "0", "--out", out,
                  "--set", "schedule.onecycle.max_lr=1e12")
     assert res.exit_code == 1, res.output
-    parent = json.loads((out / "summary.json").read_text())
+    parent = summary(out)
     statuses = {r["name"]: r["status"] for r in parent["runs"]}
     assert statuses == {"onecycle-seed0": "diverged", "constant-seed0": "completed"}
     assert "1 of 2 runs did not complete: onecycle-seed0" in res.output.replace("\n", " ")
 
 
 def test_sweep_validates_every_member_first(tmp_path):
-    cfg = tmp_path / "synth.yaml"
-    cfg.write_text(BASE)
+    cfg = write_base_config(tmp_path)
     res = invoke("train", cfg, "--schedule", "constant,cyclik", "--out", tmp_path / "s")
     assert res.exit_code == 2 and "did you mean 'cyclic'" in res.output
     assert not (tmp_path / "s").exists()

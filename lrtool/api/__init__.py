@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import LrtoolError
-from .range_test import CyclicBounds, OneCycleBounds, RangeTest, Stop, Suggestion, find_lr
+from .range_test import RangeTest, find_lr
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them when called
     import pandas as pd
@@ -21,8 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them w
 
     from ..config import Config
 
-__all__ = ["find_lr", "RangeTest", "Suggestion", "CyclicBounds", "OneCycleBounds", "Stop", "scheduler", "preview",
-           "compare", "load_config", "train"]
+__all__ = ["find_lr", "RangeTest", "scheduler", "preview", "compare", "load_config", "train"]
 
 
 # --------------------------------------------------------------------------- schedules
@@ -201,8 +200,8 @@ def train(config: "str | Path | Config | None" = None, *, schedule: str | None =
     Raises:
         LrtoolError: a bad config (one line); RunFailed: the run failed after it started.
     """
-    from ..config import Config
     from ..commands.train import run_training
+    from ..config import Config
 
     if isinstance(config, Config):
         if overrides or schedule or lr_from:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LrtoolError, RunFailed
 from ..rundir import RunDir
@@ -20,71 +20,40 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them w
 # --------------------------------------------------------------------------- the range test
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    """One suggested learning rate and where it lies on the smoothed curve."""
-
-    lr: float
-    step: int
-    loss: float  # the smoothed loss at `step`
-
-
-class CyclicBounds(NamedTuple):
-    """base_lr and max_lr for a cyclic schedule (Smith 2017)."""
-
-    base_lr: float
-    max_lr: float
-
-
-class OneCycleBounds(NamedTuple):
-    """max_lr for a one-cycle schedule (Smith 2018)."""
-
-    max_lr: float
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Why the sweep ended: completed | diverged | non_finite | interrupted."""
-
-    reason: str
-    step: int | None
-    message: str
-    steps_run: int
-
-
 class RangeTest:
     """What ``find_lr`` measured and suggests; the same facts as a find-lr run's summary.json.
 
     Attributes:
         lr: the default suggestion (valley, else steepest, else minimum), or None when the curve
             allows none (see ``notes``).
-        suggestions: {"steepest", "valley", "minimum"} -> Suggestion or None. steepest: the most
-            negative slope of the smoothed loss against log10(lr), ends of the sweep excluded;
-            valley: fastai's rule, about the middle of the longest decreasing stretch; minimum: a
-            tenth of the LR at the lowest smoothed loss (Smith 2017).
-        clr: CyclicBounds: max_lr where the loss falls fastest before its minimum, base_lr = max_lr / 4
-            (or where validation accuracy starts to rise, when measured); None without a suggestion.
-        onecycle: OneCycleBounds(max_lr): the larger of clr.max_lr and the minimum rule.
-        stop: Stop(reason, step, message, steps_run).
+        suggestions: {"steepest", "valley", "minimum"} -> Suggestion (lr, step, loss: the smoothed loss
+            there) or None. steepest: the most negative slope of the smoothed loss against log10(lr),
+            ends of the sweep excluded; valley: fastai's rule, about the middle of the longest
+            decreasing stretch; minimum: a tenth of the LR at the lowest smoothed loss (Smith 2017).
+        clr: Clr (base_lr, max_lr) for a cyclic schedule: max_lr where the loss falls fastest before its
+            minimum, base_lr = max_lr / 4 (or where validation accuracy starts to rise, when
+            measured); None without a suggestion.
+        onecycle: OneCycle (max_lr) for one-cycle (Smith 2018): the larger of clr.max_lr and minimum.
+        stop: Stop (reason: completed | diverged | non_finite | interrupted, step, message, steps_run).
         notes: warnings about the curve's shape (never fell, never rose, too short).
-        summary: the whole summary (as summary.json holds it).
+        summary: the whole summary.json content, typed (``lrtool.rundir.RunSummary``).
         path: the run directory when ``out`` was given, else None.
     """
 
     def __init__(self, summary: dict[str, Any], rows: list[dict[str, Any]], path: Path | None, title: str):
-        self.summary = summary
+        from ..rundir import parse_summary
+
+        self._raw = summary  # what summary.json holds, for the plot and the snippet
+        self.summary = parse_summary(summary)
         self.rows = rows
         self.path = path
         self._title = title
-        self.lr: float | None = summary.get("lr")
-        self.suggestions = {name: None if s is None else Suggestion(float(s["lr"]), int(s["step"]), float(s["loss"]))
-                            for name, s in summary["suggestions"].items()}
-        clr, one = summary.get("clr"), summary.get("onecycle")
-        self.clr = CyclicBounds(clr["base_lr"], clr["max_lr"]) if clr else None
-        self.onecycle = OneCycleBounds(one["max_lr"]) if one else None
-        stop = summary["stop"]
-        self.stop = Stop(stop["reason"], stop["step"], stop["message"], stop["steps_run"])
-        self.notes: list[str] = list(summary.get("notes") or [])
+        self.lr: float | None = self.summary.lr
+        self.suggestions = dict(self.summary.suggestions or {})
+        self.clr = self.summary.clr
+        self.onecycle = self.summary.onecycle
+        self.stop = self.summary.stop
+        self.notes: list[str] = list(self.summary.notes or [])
 
     @property
     def curve(self) -> "pd.DataFrame":
@@ -92,11 +61,11 @@ class RangeTest:
         val_loss, val_acc (NaN between validations) when a val_loader was given."""
         import pandas as pd
 
-        from ..run.finder import CSV_COLUMNS, VAL_COLUMNS
+        from ..rundir import columns as C
 
-        has_val = any("val_loss" in r for r in self.rows)
-        return pd.DataFrame(self.rows, columns=list(CSV_COLUMNS + (VAL_COLUMNS if has_val else ())), dtype=float) \
-            .astype({"step": int})
+        has_val = any(C.VAL_LOSS in r for r in self.rows)
+        columns = C.FIND_COLUMNS + (C.FIND_VAL_COLUMNS if has_val else ())
+        return pd.DataFrame(self.rows, columns=list(columns), dtype=float).astype({C.STEP: int})
 
     def plot(self, ax: Any = None) -> Any:
         """Loss against LR with the suggestions and the cyclic bounds marked (the figure find-lr saves).
@@ -110,14 +79,14 @@ class RangeTest:
         """
         from ..plots import lr_find_figure
 
-        return lr_find_figure(self.rows, self.summary, title=self._title,
-                              log_x=self.summary["sweep"]["mode"] == "exp", ax=ax)
+        return lr_find_figure(self.rows, self._raw, title=self._title, log_x=self._raw["sweep"]["mode"] == "exp",
+                              ax=ax)
 
     def to_yaml(self) -> str:
         """The suggestions as a config snippet (optimizer.lr, cyclic and one-cycle bounds); "" if none."""
         from ..run.suggest import snippet
 
-        return snippet(self.summary)
+        return snippet(self._raw)
 
     def __repr__(self) -> str:
         lr = f"{self.lr:.3g}" if self.lr is not None else "None"

@@ -50,9 +50,10 @@ def preview(config: Path | None, overrides: list[str], *, schedule: str | None, 
     """
     from .. import plots
     from ..config import dump_config, load_config
-    from ..rundir import RunDir
     from ..run.build import build_dataset
     from ..run.plan import build_run_schedule, make_plan
+    from ..rundir import RunDir
+    from ..rundir.columns import SCHEDULE_CSV, is_lr_group, schedule_columns
     from ..schedules import preview as schedule_rows
     from ..schedules import resolve_schedule
 
@@ -63,9 +64,8 @@ def preview(config: Path | None, overrides: list[str], *, schedule: str | None, 
     rows = schedule_rows(spec, plan.base_lrs, plan.schedule_plan, plan.momenta)
     run = RunDir.create(out, Path(config).stem if config else "quickstart", f"preview-{sched.name}")
     run.write_config(dump_config(cfg))
-    columns = ["step", "epoch", "lr"] + (["momentum"] if "momentum" in rows[0] else []) + \
-        sorted(k for k in rows[0] if k.startswith("lr/pg"))
-    with run.csv("schedule.csv", columns) as log:
+    columns = schedule_columns("momentum" in rows[0], [k for k in rows[0] if is_lr_group(k)])
+    with run.csv(SCHEDULE_CSV, columns) as log:
         for row in rows:
             log.write({k: row.get(k) for k in columns})
     plots.plot_schedule(rows, run.file("schedule.png"), title=f"{sched.name}: {plan.epochs} epochs x "

@@ -69,7 +69,8 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     record.update(status="interrupted" if interrupted else "completed" if not any(codes) else "failed",
                   ended=now_iso())
     parent.write_summary(record)
-    run_dirs = [str(parent.path / e["dir"]) for e in record["runs"] if (parent.path / e["dir"] / "summary.json").exists()]
+    run_dirs = [str(parent.path / e["dir"]) for e in record["runs"]
+                if (parent.path / e["dir"] / "summary.json").exists()]
     if run_dirs and parent.writes:  # under torchrun: rank 0 only
         from ..compare import compare_runs
 

@@ -90,12 +90,12 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         The TrainResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
-    from ..rundir import RunDir
     from ..run import dist
     from ..run.build import build
     from ..run.checkpoint import Progress, load_checkpoint
     from ..run.plan import make_schedule
     from ..run.trainer import train
+    from ..rundir import RunDir
 
     setup = build(cfg, compile_model=True)
     schedule, plan = make_schedule(setup)

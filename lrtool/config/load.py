@@ -138,77 +138,35 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
 
 
 def choose_schedule(doc: dict[str, Any], name: str) -> None:
-    """Make `name` the config's schedule (--schedule), keeping the old one's flat arguments in its block.
+    """Make `name` the config's schedule (--schedule); see schedules.section.choose_schedule."""
+    from ..schedules import choose_schedule as choose
 
-    `schedule: {name: step, step_size: 3}` with `--schedule cyclic` becomes
-    `schedule: {name: cyclic, step: {step_size: 3}}`, so the saved config reruns the same way.
-    """
-    from ..schedules import SCHEDULES
-
-    new = SCHEDULES.canonical(name)
-    if new is None:
-        SCHEDULES.get(name, key="--schedule")  # raises with the valid choices
-    section = doc.get("schedule")
-    if section is None:
-        section = doc["schedule"] = {}
-    if not isinstance(section, dict):
-        return  # validation reports it
-    old = SCHEDULES.canonical(str(section.get("name", "constant")))
-    if old != new and old is not None:
-        flat = {k: v for k, v in section.items()
-                if k not in ("name", "interval", "warmup") and SCHEDULES.canonical(str(k)) is None}
-        if flat:
-            block = next((k for k in section if SCHEDULES.canonical(str(k)) == old), old)
-            for k in flat:
-                del section[k]
-            existing = section.get(block) if isinstance(section.get(block), dict) else {}
-            section[block] = {**existing, **flat}
-    section["name"] = new
-
-
-CYCLIC_NAMES, ONECYCLE_NAMES = ("cyclic", "CyclicLR"), ("onecycle", "OneCycleLR")
+    doc["schedule"] = choose(doc.get("schedule"), name)
 
 
 def apply_lr_from(doc: dict[str, Any], run_dir: str | Path) -> dict[str, float]:
     """Fill the LRs a find-lr run suggested into `doc`; returns {dotted key: value} of what it set.
 
     optimizer.lr gets the suggested LR; a cyclic schedule gets the CLR bounds and a one-cycle
-    schedule its max_lr, wherever the config keeps that schedule's arguments (flat or in a block).
+    schedule its max_lr, wherever the config keeps that schedule's arguments (see
+    schedules.section.fill_lr_bounds).
     """
     from ..rundir import read_run_summary
-    from ..schedules import SCHEDULES
+    from ..schedules import fill_lr_bounds
 
     summary = read_run_summary(run_dir, "--lr-from", "find-lr")
     if not isinstance(summary.get("lr"), (int, float)) or not summary.get("clr"):
         why = "; ".join(summary.get("notes") or []) or "the range test made no suggestion"
         raise LrtoolError(f"--lr-from {run_dir}: the run has no suggestions ({why})")
-    taken: dict[str, float] = {}
-
-    def put(node: dict[str, Any], prefix: str, key: str, value: float) -> None:
-        node[key] = float(value)
-        taken[f"{prefix}.{key}"] = float(value)
-
     optimizer = doc.get("optimizer")
     if not isinstance(optimizer, dict):
         optimizer = doc["optimizer"] = {} if optimizer is None else optimizer
-    put(optimizer, "optimizer", "lr", summary["lr"])
-    section = doc.get("schedule")
-    if section is None:
-        section = doc["schedule"] = {}
-    if not isinstance(section, dict):
-        return taken
-    chosen = SCHEDULES.canonical(str(section.get("name", "constant")))
-    values = {**{n: {"base_lr": summary["clr"]["base_lr"], "max_lr": summary["clr"]["max_lr"]}
-                 for n in CYCLIC_NAMES},
-              **{n: {"max_lr": summary["onecycle"]["max_lr"]} for n in ONECYCLE_NAMES}}
-    for name, bounds in values.items():
-        block = next((k for k in section if SCHEDULES.canonical(str(k)) == name), None)
-        if block is not None and isinstance(section[block], dict):
-            for k, v in bounds.items():
-                put(section[block], f"schedule.{block}", k, v)
-        elif chosen == name:
-            for k, v in bounds.items():
-                put(section, "schedule", k, v)
+    optimizer["lr"] = float(summary["lr"])
+    taken = {"optimizer.lr": optimizer["lr"]}
+    doc["schedule"], filled = fill_lr_bounds(
+        doc.get("schedule"), base_lr=summary["clr"]["base_lr"], max_lr=summary["clr"]["max_lr"],
+        onecycle_max_lr=summary["onecycle"]["max_lr"])
+    taken.update(filled)
     return taken
 
 

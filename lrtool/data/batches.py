@@ -8,7 +8,6 @@ of ``INPUT_KEYS`` it holds, or else all the other keys as a dict, which the mode
 
 from __future__ import annotations
 
-import collections.abc
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -70,8 +69,8 @@ def adapted(loader: Iterable, device: torch.device, key: str = "train_loader") -
 
 def check_reiterable(loader: Any, key: str = "train_loader") -> None:
     """Raise unless `loader` can be passed over again and again (a DataLoader, a list; not an iterator)."""
-    if isinstance(loader, collections.abc.Iterator) or not isinstance(loader, collections.abc.Iterable):
-        why = " (an iterator ends after one pass)" if isinstance(loader, collections.abc.Iterator) else ""
+    if isinstance(loader, Iterator) or not isinstance(loader, Iterable):
+        why = " (an iterator ends after one pass)" if isinstance(loader, Iterator) else ""
         raise LrtoolError(f"{key}: expected a DataLoader or a re-iterable of batches, got "
                           f"{type(loader).__name__}{why}")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from . import dist, engine
 from ..config import Config, check_components
 from ..errors import LrtoolError
+from . import dist, engine
 
 
 @dataclass

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from . import dist, engine
 from ..errors import LrtoolError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir, atomic_write, atomic_write_text, read_csv_rows
+from ..rundir.columns import EPOCH, EPOCHS_CSV, STEP, STEPS_CSV
 from ..schedules import Schedule
+from . import dist, engine
 
 
 @dataclass
@@ -61,13 +59,10 @@ def save_checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: l
     }
     if rngs is not None:
         state["rng_ranks"] = rngs
-    first = paths[0].with_name(f".{paths[0].name}.tmp")
-    torch.save(state, first)
+    # a kill never leaves half a checkpoint
+    atomic_write(paths[0], lambda tmp: torch.save(state, tmp))
     for path in paths[1:]:
-        tmp = path.with_name(f".{path.name}.tmp")
-        shutil.copyfile(first, tmp)
-        os.replace(tmp, path)
-    os.replace(first, paths[0])  # a kill never leaves half a checkpoint
+        atomic_write(path, lambda tmp: shutil.copyfile(paths[0], tmp))
 
 
 def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
@@ -111,21 +106,9 @@ def load_checkpoint(setup: Any, schedule: Schedule, path: Any) -> Progress:
 
 def truncate_logs(run: RunDir, p: Progress) -> None:
     """Drop log rows written after the checkpoint (a killed run logs ahead of its last checkpoint)."""
-    for name, key, limit in (("steps.csv", "step", p.step), ("epochs.csv", "epoch", p.epoch + 1)):
-        path = run.path / name
-        if not path.exists():
+    for name, key, limit in ((STEPS_CSV, STEP, p.step), (EPOCHS_CSV, EPOCH, p.epoch + 1)):
+        read = read_csv_rows(run.path / name)  # a row cut off by a kill is left out
+        if read is None:
             continue
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines(keepends=True)
-        if not lines:
-            continue
-        if not lines[-1].endswith("\n"):
-            lines = lines[:-1]  # a row cut off by a kill
-        header = next(csv.reader(io.StringIO(lines[0])))
-        idx = header.index(key)
-        keep = [lines[0]]
-        for line in lines[1:]:
-            cells = next(csv.reader(io.StringIO(line)), None)
-            if cells and len(cells) == len(header) and int(cells[idx]) < limit:
-                keep.append(line)
-        atomic_write_text(path, "".join(keep))
+        keep = [line for row, line in zip(read.rows, read.lines[1:]) if int(row[key]) < limit]
+        atomic_write_text(run.path / name, read.lines[0] + "".join(keep))

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from . import dist
 from ..errors import LrtoolError
+from . import dist
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -29,9 +29,10 @@ def resolve_device(spec: str) -> torch.device:
             raise LrtoolError(f"device: '{spec}' requested but CUDA is not available on this machine; "
                               "valid choices here: auto, cpu")
         index = int(spec.split(":")[1]) if ":" in spec else 0
-        if index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        if index >= count:
             raise LrtoolError(f"device: '{spec}' does not exist; this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+                              f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})")
     if spec == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise LrtoolError("device: 'mps' requested but MPS is not available on this machine; "
                           "valid choices here: auto, cpu")

@@ -9,17 +9,17 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import torch
 
+from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
+from ..smoothing import ema as smooth  # noqa: F401 - smooth: the range test's smoother
+from ..smoothing import ema_step
 from . import dist, engine
 from .plan import eval_batch_size as _eval_batch_size
 from .signals import StopFlag
 from .suggest import suggest
-
-CSV_COLUMNS = ("step", "lr", "loss", "smoothed_loss")
-VAL_COLUMNS = ("val_loss", "val_acc")
 
 
 def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> list[float]:
@@ -39,21 +39,6 @@ def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> l
         raise ValueError(f"mode: expected one of (exp, linear), got {mode!r}")
     lrs[0], lrs[-1] = start_lr, end_lr  # exact endpoints, whatever the rounding
     return lrs
-
-
-def ema_step(avg: float, loss: float, beta: float, t: int) -> tuple[float, float]:
-    """One step of the bias-corrected EMA: returns (avg_t, smoothed_t) for the t-th loss (t from 1)."""
-    avg = beta * avg + (1 - beta) * loss
-    return avg, (avg / (1 - beta**t) if beta > 0 else loss)
-
-
-def smooth(losses: Sequence[float], beta: float) -> list[float]:
-    """Bias-corrected EMA: avg_t = beta*avg_{t-1} + (1-beta)*loss_t; smoothed_t = avg_t / (1 - beta**t)."""
-    avg, out = 0.0, []
-    for t, loss in enumerate(losses, start=1):
-        avg, smoothed = ema_step(avg, loss, beta, t)
-        out.append(smoothed)
-    return out
 
 
 def diverged(smoothed: float, best: float, threshold: float) -> bool:
@@ -257,9 +242,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)
-    columns = CSV_COLUMNS + (VAL_COLUMNS if val is not None else ())
+    columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
-    with run.csv("lr_find.csv", columns) as log:
+    with run.csv(LR_FIND_CSV, columns) as log:
 
         def on_step(row: dict[str, Any]) -> None:
             log.write(row)

@@ -86,7 +86,8 @@ def make_plan(cfg: Any, train: Any, *, optimizer: Any = None, shard: tuple[int, 
 
         base_lrs, momenta = config_lrs_and_momenta(cfg.optimizer.name, cfg.optimizer.kwargs)
     return RunPlan(epochs=cfg.train.epochs, steps_per_epoch=steps_per_epoch(batches, cfg.train.accumulate),
-                   batches_per_epoch=batches, batch_size=cfg.data.batch_size, eval_batch_size=eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
+                   batches_per_epoch=batches, batch_size=cfg.data.batch_size,
+                   eval_batch_size=eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
                    accumulate=cfg.train.accumulate, world_size=shard[1] if shard else 1,
                    base_lrs=base_lrs, momenta=momenta)
 

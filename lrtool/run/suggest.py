@@ -8,7 +8,6 @@ from typing import Any, Sequence
 import numpy as np
 
 
-
 def _note(notes: list[str], text: str) -> None:
     if text not in notes:
         notes.append(text)

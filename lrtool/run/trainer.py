@@ -14,17 +14,16 @@ from typing import Any, Iterator
 
 import torch
 
-from . import dist, engine
 from ..errors import ExitCode, LrtoolError, RunFailed
 from ..optim import set_lr_and_momentum
-from ..rundir import RunDir, now_iso, versions
+from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
+from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
 from ..schedules import Schedule
+from . import dist, engine
 from .checkpoint import Progress, save_checkpoint, truncate_logs
 from .plan import RunPlan, eval_batch_size
 from .signals import StopFlag
 
-STEP_COLUMNS = ("step", "epoch", "lr", "loss")
-EPOCH_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s")
 PLOT_EVERY_S = 30.0
 
 
@@ -51,7 +50,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     _start_summary(setup, run, plan, schedule_name, config_path, resume)
     stop = StopFlag()
     log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume))
-    epochs_log = run.csv("epochs.csv", EPOCH_COLUMNS, append=bool(resume))
+    epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
     status, bad_step = "completed", None
     lrs = schedule.lr(max(0, p.step - 1))
     last_plot = time.perf_counter()
@@ -125,9 +124,8 @@ class _StepLog:
         self.schedule, self.p, self.stop, self.live = schedule, p, stop, live
         self.multi = groups > 1
         self.cycles_momentum = schedule.momentum(0) is not None
-        columns = STEP_COLUMNS + (("momentum",) if self.cycles_momentum else ()) + \
-            tuple(f"lr/pg{i}" for i in range(groups) if self.multi) + ("time_s",)
-        self.csv = run.csv("steps.csv", columns, append=append)
+        columns = step_columns(self.cycles_momentum, groups)
+        self.csv = run.csv(STEPS_CSV, columns, append=append)
         self.pending: list[tuple[int, int, list[float], Any, float]] = []  # not yet read back to the host
         self.agreed_stop = False  # under torchrun: some rank was signalled, as all ranks learnt at a log point
 
@@ -247,7 +245,7 @@ def _improved(metric: str, value: float, best: dict[str, Any]) -> bool:
     if not math.isfinite(value):
         return False
     old = best.get(metric)
-    return old is None or (value > old["value"] if metric.endswith("acc") else value < old["value"])
+    return old is None or (value > old["value"] if higher_is_better(metric) else value < old["value"])
 
 
 def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
@@ -261,8 +259,9 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
     val_loss = val_acc = None
     if setup.data.val is not None:
         dist.sync_buffers(setup.model)  # all ranks evaluate rank 0's batch-norm statistics
-        val_loss, val_acc = engine.evaluate(setup.eval_net, setup.data.val.batches(
-            eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size), shuffle=False, **dist.sharded()), setup.loss_fn, setup.precision)
+        batches = setup.data.val.batches(eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
+                                         shuffle=False, **dist.sharded())
+        val_loss, val_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
     p.epoch += 1
     p.epoch_steps = 0
     row = {"epoch": p.epoch, "step": p.step, "lr": lrs[0], "train_loss": train_loss, "train_acc": train_acc,
@@ -300,7 +299,9 @@ def _test_metrics(setup: Any) -> dict[str, float] | None:
     if setup.data.test is None:
         return None
     dist.sync_buffers(setup.model)
-    batches = setup.data.test.batches(eval_batch_size(setup.cfg.data.batch_size, setup.cfg.data.eval_batch_size), shuffle=False, **dist.sharded())
+    data_cfg = setup.cfg.data
+    batches = setup.data.test.batches(eval_batch_size(data_cfg.batch_size, data_cfg.eval_batch_size),
+                                      shuffle=False, **dist.sharded())
     test_loss, test_acc = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision)
     return {"test_loss": test_loss, "test_acc": test_acc}
 
@@ -326,18 +327,12 @@ def _public(best: dict[str, Any]) -> dict[str, Any]:
 
 def summary_final(run: RunDir) -> dict[str, Any] | None:
     """The last row of epochs.csv as the run's final metrics."""
-    import csv
-
-    path = run.path / "epochs.csv"
-    if not run.writes or not path.exists():
+    read = read_csv_rows(run.path / EPOCHS_CSV) if run.writes else None
+    if read is None or not read.rows:
         return None
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    last = rows[-1]
-    return {k: (float(v) if v not in ("", None) else None) if k not in ("epoch", "step") else int(v)
-            for k, v in last.items() if k != "time_s"}
+    last = read.rows[-1]
+    return {k: (float(v) if v not in ("", None) else None) if k not in (EPOCH, STEP) else int(v)
+            for k, v in last.items() if k != TIME_S}
 
 
 def flush_quietly(flush: Any) -> None:

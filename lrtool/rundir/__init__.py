@@ -1,41 +1,37 @@
-"""Run directories: creation without clobbering, CSV logs appended as they happen, summary.json."""
+"""The on-disk run directory: its one owner.
+
+A run directory holds config.yaml, summary.json, the CSV logs (steps.csv, epochs.csv, lr_find.csv,
+schedule.csv), plots and checkpoints/. This package creates it without clobbering (`RunDir`), writes
+every file atomically (`atomic`), writes and reads the CSVs (`csvlog`, with column names in
+`columns`) and writes and reads summary.json against its schema (`summary`). Everything that reads a
+run (compare, plots, --resume, --lr-from) goes through here.
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
-import math
-import os
+import os  # noqa: F401 - tests patch rundir.os.fsync to kill a write half-way
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..run import dist
 from ..errors import LrtoolError
+from . import columns
+from .atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from .columns import higher_is_better
+from .csvlog import CsvLog, CsvRows, NoLog, read_csv_frame, read_csv_rows
+from .summary import STATUSES, RunSummary, load_summary, parse_summary, read_run_summary, summary_json
 
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+__all__ = ["STATUSES", "CsvLog", "CsvRows", "RunDir", "RunSummary", "atomic_write", "atomic_write_bytes",
+           "atomic_write_text", "columns", "higher_is_better", "load_summary", "now_iso", "parse_summary",
+           "read_csv_frame", "read_csv_rows", "read_run_summary", "summary_json", "versions"]
 
 
 def now_iso() -> str:
+    """The local time with its UTC offset, to the second (the summaries' timestamps)."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a kill never leaves half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def versions() -> dict[str, str]:
@@ -59,90 +55,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _json_value(v: Any) -> Any:
-    """NaN and inf are not JSON: store them as strings so every reader can parse the file."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    if isinstance(v, dict):
-        return {k: _json_value(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
-    return v
-
-
-def read_run_summary(run_dir: str | Path, option: str, command: str,
-                     files: tuple[str, ...] = ("summary.json",)) -> dict[str, Any]:
-    """The summary.json of the `command` run that `option` names; one-line LrtoolError otherwise.
-
-    Args:
-        run_dir: the run directory given on the command line.
-        option: the option that named it (--resume, --lr-from), for the message.
-        command: the command the run must come from (train, find-lr).
-        files: the files a usable run must hold.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or not all((run_dir / f).is_file() for f in files):
-        what = f"no {files[0]}" if len(files) == 1 else "expected " + " and ".join(files)
-        raise LrtoolError(f"{option} {run_dir}: not a run directory ({what})")
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except OSError as e:
-        raise LrtoolError(f"{option} {run_dir}: cannot read summary.json ({e.strerror})") from None
-    except ValueError as e:
-        raise LrtoolError(f"{option} {run_dir}: summary.json is not valid JSON ({e})") from None
-    if not isinstance(summary, dict) or summary.get("command") != command:
-        got = summary.get("command", "unknown") if isinstance(summary, dict) else "unknown"
-        raise LrtoolError(f"{option} {run_dir}: expected a {command} run, got a '{got}' run")
-    return summary
-
-
-class CsvLog:
-    """A CSV file whose header is fixed at creation; each row is appended and flushed at once."""
-
-    def __init__(self, path: Path, columns: Iterable[str], append: bool = False):
-        self.path = Path(path)
-        self.columns = list(columns)
-        exists = append and self.path.exists() and self.path.stat().st_size > 0
-        self._file = open(self.path, "a" if exists else "x", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
-        if not exists:
-            self._writer.writeheader()
-            self._file.flush()
-
-    def write(self, row: dict[str, Any], flush: bool = True) -> None:
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
-        if flush:
-            self._file.flush()
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-
-    def __enter__(self) -> "CsvLog":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _fmt(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)  # repr round-trips floats exactly
-    return v
-
-
 class RunDir:
     """One run's directory: config.yaml, summary.json, CSVs, plots, checkpoints/."""
 
     def __init__(self, path: Path, writes: bool | None = None):
         self.path = Path(path)
         # under torchrun only rank 0 writes; the others keep the summary in memory and log nowhere
-        self.writes = dist.is_main() if writes is None else writes
+        if writes is None:
+            from ..run import dist  # torch only for a run that writes; readers never need it
+
+            writes = dist.is_main()
+        self.writes = writes
         self._summary: dict[str, Any] = {}
 
     @classmethod
@@ -158,6 +81,8 @@ class RunDir:
         Returns:
             The RunDir, created on disk (under torchrun by rank 0, and every rank gets its path).
         """
+        from ..run import dist
+
         if dist.is_distributed():
             return cls(dist.from_main(lambda: cls._make(out, stem, command, root).path))
         return cls._make(out, stem, command, root)
@@ -194,53 +119,44 @@ class RunDir:
         raise LrtoolError(f"{base}: too many runs named {name}")
 
     def file(self, name: str) -> Path:
+        """The path of a file in the run directory."""
         return self.path / name
 
     def write_config(self, text: str) -> None:
+        """config.yaml, as the run resolved it."""
         if self.writes:
             atomic_write_text(self.file("config.yaml"), text)
 
     def read_summary(self) -> dict[str, Any]:
+        """summary.json as this run wrote it (a dict to update), {} before the first write."""
         if not self.writes:
             return dict(self._summary)
         p = self.file("summary.json")
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        """Replace summary.json with `summary`, checked against the schema (see summary.summary_json)."""
         if not self.writes:
             self._summary = dict(summary)
             return
-        atomic_write_text(self.file("summary.json"), json.dumps(_json_value(summary), indent=2) + "\n")
+        atomic_write_text(self.file("summary.json"), summary_json(summary))
 
     def update_summary(self, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` into summary.json; returns the new summary."""
         summary = self.read_summary()
         summary.update(fields)
         self.write_summary(summary)
         return summary
 
     def csv(self, name: str, columns: Iterable[str], append: bool = False) -> CsvLog:
+        """A CsvLog in the run directory (appending to it on resume); a no-op log on ranks > 0."""
         if not self.writes:
-            return _NoLog()
+            return NoLog()
         return CsvLog(self.file(name), columns, append=append)
 
 
-class _NoLog(CsvLog):
-    """The CSV log of a rank that does not write (torchrun ranks > 0)."""
-
-    def __init__(self) -> None:
-        pass
-
-    def write(self, row: dict[str, Any], flush: bool = True) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _check_writable(path: Path) -> None:
+    """Fail early (OSError) when the directory cannot be written."""
     probe = path / ".lrtool-write-test"
     probe.touch()
     probe.unlink()

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from . import Plan, Schedule, ScheduleSpec, build_schedule
 from ..errors import LrtoolError
 from ..optim import set_lr_and_momentum
 from ..run.plan import base_momenta
+from . import Plan, Schedule, ScheduleSpec, build_schedule
 
 
 class LrtoolScheduler(LRScheduler):

@@ -1,0 +1,295 @@
+"""Splits of a dataset held in memory (TensorSplit) or read through a DataLoader (LoaderSplit).
+
+Both yield the same batches in the same order for the same generator, and both shard a pass
+across ranks under torchrun the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from ..errors import LrtoolError
+
+
+class _Split:
+    """What both kinds of split share."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def num_batches(self, batch_size: int, drop_last: bool = False,
+                    shard: tuple[int, int] | None = None) -> int:
+        """Batches in one pass.
+
+        Args:
+            batch_size: samples per batch.
+            drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun: the batches of each rank in a shuffled pass,
+                the same number on every rank.
+
+        Returns:
+            The number of batches `batches` yields with the same arguments (and shuffle=True).
+        """
+        if shard is not None:
+            # a short tail is padded to one sample per rank (see _rank_batches), so ceil still holds
+            return _num_batches(len(self), batch_size * shard[1], drop_last)
+        return _num_batches(len(self), batch_size, drop_last)
+
+
+class TensorSplit(_Split):
+    """One split held in memory as tensors; batches are index slices (no DataLoader)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        if len(x) != len(y):
+            raise ValueError(f"TensorSplit: {len(x)} inputs but {len(y)} labels")
+        self.x = x
+        self.y = y
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"TensorSplit(n={len(self)}, x={tuple(self.x.shape)} {self.x.dtype}, "
+                f"device={self.x.device})")
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+                drop_last: bool = False,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass over the split: every sample once (at most once with drop_last).
+
+        Args:
+            batch_size: samples per batch.
+            shuffle: visit samples in the order of `torch.randperm(n, generator=generator)`;
+                otherwise in stored order.
+            generator: a CPU generator for the order (torch's global one when None).
+            drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun, or None. Shuffled: every rank draws the same
+                order and takes its part of each global batch of batch_size x world samples, so all
+                ranks take the same number of steps (see _rank_batches). Not shuffled (evaluation):
+                each rank reads its own contiguous part once.
+
+        Returns:
+            An iterator of (inputs, labels) on the split's device.
+        """
+        n = len(self)
+        if shard is not None and not shuffle:
+            lo, hi = _shard_bounds(n, shard)
+            yield from TensorSplit(self.x[lo:hi], self.y[lo:hi]).batches(batch_size, shuffle=False,
+                                                                         drop_last=drop_last)
+            return
+        count = _num_batches(n, batch_size, drop_last)
+        if not shuffle:
+            # contiguous slices are views: no copy at all
+            for i in range(count):
+                yield self.x[i * batch_size:(i + 1) * batch_size], self.y[i * batch_size:(i + 1) * batch_size]
+            return
+        # the order is drawn on the CPU (a CPU generator), then moved once per pass
+        order = torch.randperm(n, generator=generator).to(self.x.device)
+        if shard is not None:
+            for idx in _rank_batches(order, batch_size, drop_last, shard):
+                yield self.x[idx], self.y[idx]
+            return
+        for i in range(count):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            yield self.x[idx], self.y[idx]
+
+    def subset(self, n: int) -> TensorSplit:
+        """The first `n` samples (all of them when n >= len): a fixed subset, e.g. for cheap validation.
+
+        Args:
+            n: how many samples to keep.
+
+        Returns:
+            A TensorSplit viewing the same storage.
+        """
+        if n < 0:
+            raise ValueError(f"subset: n must be >= 0, got {n}")
+        return TensorSplit(self.x[:n], self.y[:n])
+
+    def to(self, device: torch.device | str) -> TensorSplit:
+        """The same split on `device` (self when it is already there)."""
+        device = torch.device(device)
+        if self.x.device == device and self.y.device == device:
+            return self
+        return TensorSplit(self.x.to(device), self.y.to(device))
+
+
+class _Order(torch.utils.data.Sampler):
+    """The sample order of the next pass; set before each pass so a DataLoader can be reused."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.order: Sequence[int] = range(n)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+class LoaderSplit(_Split):
+    """One split read through a DataLoader (files decoded on the fly), batches moved to the device."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, *, num_workers: int = 0,
+                 device: torch.device | str = "cpu"):
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.device = torch.device(device)
+        # one DataLoader kept per split so persistent workers survive between passes
+        self._cached: tuple[tuple[int, bool], torch.utils.data.DataLoader, _Order] | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"LoaderSplit(n={len(self)}, num_workers={self.num_workers}, device={self.device})"
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+                drop_last: bool = False,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass over the split: every sample once (at most once with drop_last).
+
+        The shuffled order is `torch.randperm(n, generator=generator)`, exactly as for
+        TensorSplit, so both kinds visit samples in the same order for the same generator.
+        Run one pass at a time per split: passes share one DataLoader.
+
+        Args:
+            batch_size: samples per batch.
+            shuffle: visit samples in a random order drawn from `generator`.
+            generator: a CPU generator for the order (torch's global one when None).
+            drop_last: leave out the final, smaller batch.
+            shard: (rank, world size) under torchrun, or None: this rank's part, as for TensorSplit.
+
+        Returns:
+            An iterator of (inputs, labels) on the split's device.
+        """
+        _num_batches(len(self), batch_size, drop_last)  # checks batch_size
+        loader, order = self._loader(batch_size, drop_last)
+        # drawn here rather than by the DataLoader, which would also draw worker seeds from it
+        if shard is None:
+            order.order = torch.randperm(len(self), generator=generator).tolist() if shuffle else range(len(self))
+        elif not shuffle:
+            order.order = range(*_shard_bounds(len(self), shard))
+        else:
+            # every rank part is batch_size long but the last, so the loader's batches line up with them
+            parts = list(_rank_batches(torch.randperm(len(self), generator=generator), batch_size, drop_last, shard))
+            order.order = torch.cat(parts).tolist() if parts else []
+        non_blocking = self.device.type == "cuda"
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
+
+    def subset(self, n: int) -> LoaderSplit:
+        """The first `n` samples (all of them when n >= len): a fixed subset, e.g. for cheap validation.
+
+        Args:
+            n: how many samples to keep.
+
+        Returns:
+            A LoaderSplit over those samples with the same options.
+        """
+        if n < 0:
+            raise ValueError(f"subset: n must be >= 0, got {n}")
+        part = torch.utils.data.Subset(self.dataset, range(min(n, len(self))))
+        return LoaderSplit(part, num_workers=self.num_workers, device=self.device)
+
+    def to(self, device: torch.device | str) -> LoaderSplit:
+        """The same split delivering batches on `device` (self when it already does)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        return LoaderSplit(self.dataset, num_workers=self.num_workers, device=device)
+
+    def _loader(self, batch_size: int, drop_last: bool) -> tuple[torch.utils.data.DataLoader, _Order]:
+        """The DataLoader for these batch settings, made once and reused."""
+        if self._cached is not None and self._cached[0] == (batch_size, drop_last):
+            return self._cached[1], self._cached[2]
+        order = _Order(len(self))
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=batch_size, sampler=order, drop_last=drop_last,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            pin_memory=self.device.type == "cuda")
+        self._cached = ((batch_size, drop_last), loader, order)
+        return loader, order
+
+
+def _shard_bounds(n: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """[lo, hi) of rank's contiguous part of n samples (sizes differ by at most one)."""
+    rank, world = shard
+    size, extra = divmod(n, world)
+    lo = rank * size + min(rank, extra)
+    return lo, lo + size + (1 if rank < extra else 0)
+
+
+def _rank_batches(order: torch.Tensor, batch_size: int, drop_last: bool,
+                  shard: tuple[int, int]) -> Iterator[torch.Tensor]:
+    """This rank's index batches: each global batch (batch_size x world consecutive entries of `order`)
+    split into world near-equal parts, so step i of N ranks sees the samples step i of one process
+    with batch_size x N would see. A tail shorter than world is padded from the start of the order,
+    as DistributedSampler pads, so every rank has a sample at every step."""
+    rank, world = shard
+    glob = batch_size * world
+    for i in range(_num_batches(len(order), glob, drop_last)):
+        chunk = order[i * glob:(i + 1) * glob]
+        if len(chunk) < world:
+            chunk = torch.cat([chunk, order.repeat(world)[:world - len(chunk)]])
+        yield torch.tensor_split(chunk, world)[rank]
+
+
+def _num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in a pass over n samples; rejects a batch size below 1."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise LrtoolError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+@dataclass
+class Data:
+    """A dataset's splits plus what a model needs to know about it."""
+
+    train: TensorSplit | LoaderSplit
+    val: TensorSplit | LoaderSplit | None  # None when val_fraction == 0 and the set has no own val
+    test: TensorSplit | LoaderSplit | None  # the dataset's own test split, when it has one
+    input_shape: tuple[int, ...]
+    num_classes: int
+    name: str
+    # the normalisation applied (per channel, or per feature for flat inputs), in the units of
+    # the raw data divided by its scale (e.g. [0, 1] for 8-bit images)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+
+@dataclass
+class Raw:
+    """What an in-memory builder returns: CPU arrays, not yet split, scaled, normalised or moved."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    num_classes: int
+    val: tuple[torch.Tensor, torch.Tensor] | None = None  # the set's own val split
+    test: tuple[torch.Tensor, torch.Tensor] | None = None
+    scale: float = 1.0  # raw values are divided by this first (255 for 8-bit images)
+
+
+def generator(seed: int) -> torch.Generator:
+    """A fresh CPU generator seeded with `seed`."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+def split_indices(n: int, val_fraction: float, seed: int,
+                  key: str = "data.val_fraction") -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices of a seeded random split: same seed, same split."""
+    if n < 2:
+        raise LrtoolError(f"{key}: cannot split {n} sample(s) into train and val; "
+                          f"set it to 0")
+    # at least one sample on each side, whatever the rounding
+    n_val = min(n - 1, max(1, math.floor(n * val_fraction + 0.5)))
+    perm = torch.randperm(n, generator=generator(seed))
+    return perm[n_val:], perm[:n_val]
