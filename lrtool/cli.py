@@ -70,13 +70,13 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full traceba
 
 
 def _fail(message: str, code: int) -> None:
-    from .run import dist
+    from . import ranks
 
     message = " ".join(line.strip() for line in message.splitlines() if line.strip())  # always one line
-    if not dist.is_main():  # under torchrun a usage error is the same on every rank: rank 0 says it
+    if not ranks.is_main():  # under torchrun a usage error is the same on every rank: rank 0 says it
         if code == ExitCode.USAGE:
             raise typer.Exit(code)
-        message = f"[rank {dist.rank()}] {message}"
+        message = f"[rank {ranks.rank()}] {message}"
     print(f"lrtool: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
@@ -84,7 +84,7 @@ def _fail(message: str, code: int) -> None:
 def _guard(fn: Callable[[], int | None]) -> None:
     """Run a command body: LrtoolError -> one line + its exit code; anything else -> one line + exit 1.
 
-    Under torchrun the body runs inside the job's process group (see dist.py).
+    Under torchrun the body runs inside the job's process group (see run/dist.py).
     """
     from .run import dist
 
@@ -121,9 +121,9 @@ def _overrides(set_: list[str] | None, **options: Any) -> list[str]:
 def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
-    from .run import dist
+    from . import ranks
 
-    quiet = not dist.is_main()  # under torchrun only rank 0 prints
+    quiet = not ranks.is_main()  # under torchrun only rank 0 prints
     return Console(highlight=False, quiet=quiet), Console(stderr=True, highlight=False, quiet=quiet)
 
 

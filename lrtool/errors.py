@@ -29,6 +29,15 @@ class ExitCode(IntEnum):
         """The code of a run that ended with summary status `status` (interrupted: by SIGINT)."""
         return {"completed": cls.OK, "interrupted": cls.SIGINT}.get(status, cls.FAILED)
 
+    @classmethod
+    def for_summary(cls, summary: dict[str, Any]) -> "ExitCode":
+        """The code of a finished run from its summary.json: the one it recorded, else from status and signal."""
+        if summary.get("exit_code") is not None:
+            return cls(summary["exit_code"])
+        if summary["status"] == "interrupted":
+            return cls.SIGTERM if (summary.get("stop") or {}).get("signal") == "SIGTERM" else cls.SIGINT
+        return cls.for_status(summary["status"])
+
     @property
     def interrupted(self) -> bool:
         """True for the codes of a run stopped by a signal."""

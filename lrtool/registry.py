@@ -92,17 +92,3 @@ class Registry:
         """The one-line help of `name`."""
         return self._help.get(self.canonical(name) or name, "")
 
-
-# Moved to lrtool.checks: check_kwargs and kwargs_dict. Modules not yet switched over (schedules)
-# still import them from here; this lazy hand-over keeps registry free of a module-level import of
-# checks (which imports registry). Remove it once nothing imports them from here.
-_MOVED_TO_CHECKS = ("check_kwargs", "kwargs_dict")
-
-
-def __getattr__(name: str) -> Any:
-    """`from lrtool.registry import check_kwargs` keeps working until every caller uses lrtool.checks."""
-    if name in _MOVED_TO_CHECKS:
-        from . import checks
-
-        return getattr(checks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

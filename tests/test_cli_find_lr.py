@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lrtool.cli import app
+from .conftest import invoke, rows, summary, write_base_config
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
 
 SYNTH = """\
 seed: 1
@@ -29,18 +25,7 @@ find_lr: {start_lr: 1.0e-4, end_lr: 100, num_iter: 60, smooth: 0.9}
 
 @pytest.fixture
 def synth(tmp_path: Path) -> Path:
-    p = tmp_path / "synth.yaml"
-    p.write_text(SYNTH)
-    return p
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return write_base_config(tmp_path, text=SYNTH)
 
 
 def test_find_lr_writes_every_file(synth, tmp_path):
@@ -48,19 +33,19 @@ def test_find_lr_writes_every_file(synth, tmp_path):
     res = invoke("find-lr", synth, "--out", out)
     assert res.exit_code == 0, res.output
     assert {p.name for p in out.iterdir()} == {"config.yaml", "summary.json", "lr_find.csv", "lr_find.png"}
-    rows = read_csv(out / "lr_find.csv")
-    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss"]
-    assert float(rows[0]["lr"]) == pytest.approx(1e-4)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["command"] == "find-lr"
-    assert summary["stop"]["reason"] in ("diverged", "non_finite", "completed")
-    assert summary["stop"]["steps_run"] == len(rows)
-    assert set(summary["suggestions"]) == {"steepest", "valley", "minimum"}
-    assert summary["lr"] > 0 and summary["clr"]["base_lr"] < summary["clr"]["max_lr"]
-    assert summary["onecycle"]["max_lr"] >= summary["clr"]["max_lr"]
-    assert {"python", "torch", "lrtool"} <= set(summary["versions"])
-    assert summary["device"] == "cpu" and summary["seed"] == 1
-    assert summary["timings"]["sweep_s"] > 0
+    curve = rows(out / "lr_find.csv")
+    assert list(curve[0]) == ["step", "lr", "loss", "smoothed_loss"]
+    assert float(curve[0]["lr"]) == pytest.approx(1e-4)
+    s = summary(out)
+    assert s["status"] == "completed" and s["command"] == "find-lr"
+    assert s["stop"]["reason"] in ("diverged", "non_finite", "completed")
+    assert s["stop"]["steps_run"] == len(curve)
+    assert set(s["suggestions"]) == {"steepest", "valley", "minimum"}
+    assert s["lr"] > 0 and s["clr"]["base_lr"] < s["clr"]["max_lr"]
+    assert s["onecycle"]["max_lr"] >= s["clr"]["max_lr"]
+    assert {"python", "torch", "lrtool"} <= set(s["versions"])
+    assert s["device"] == "cpu" and s["seed"] == 1
+    assert s["timings"]["sweep_s"] > 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["find_lr"]["num_iter"] == 60 and resolved["data"]["n_features"] == 8
     assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
@@ -68,7 +53,7 @@ def test_find_lr_writes_every_file(synth, tmp_path):
     assert "suggested learning rates" in res.output and "valley" in res.output
     text = res.output[res.output.index("optimizer:"):res.output.index("wrote")]
     snippet = yaml.safe_load(text)
-    assert snippet["schedule"]["cyclic"]["max_lr"] == pytest.approx(summary["clr"]["max_lr"], rel=1e-2)
+    assert snippet["schedule"]["cyclic"]["max_lr"] == pytest.approx(s["clr"]["max_lr"], rel=1e-2)
 
 
 def test_options_override_the_config_and_validation_is_recorded(synth, tmp_path):
@@ -77,20 +62,20 @@ def test_options_override_the_config_and_validation_is_recorded(synth, tmp_path)
                  "--num-iter", "12", "--mode", "linear", "--set", "find_lr.val_every=4",
                  "--set", "find_lr.val_samples=40", "--device", "cpu")
     assert res.exit_code == 0, res.output
-    rows = read_csv(out / "lr_find.csv")
-    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss", "val_loss", "val_acc"]
-    assert len(rows) == 12 and float(rows[-1]["lr"]) == 1.0
-    assert float(rows[1]["lr"]) == pytest.approx(1e-3 + (1 - 1e-3) / 11)
-    assert [r["step"] for r in rows if r["val_acc"]] == ["0", "4", "8", "11"]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["sweep"]["mode"] == "linear" and summary["sweep"]["val_samples"] == 40
+    curve = rows(out / "lr_find.csv")
+    assert list(curve[0]) == ["step", "lr", "loss", "smoothed_loss", "val_loss", "val_acc"]
+    assert len(curve) == 12 and float(curve[-1]["lr"]) == 1.0
+    assert float(curve[1]["lr"]) == pytest.approx(1e-3 + (1 - 1e-3) / 11)
+    assert [r["step"] for r in curve if r["val_acc"]] == ["0", "4", "8", "11"]
+    s = summary(out)
+    assert s["sweep"]["mode"] == "linear" and s["sweep"]["val_samples"] == 40
 
 
 def test_same_seed_same_curve(synth, tmp_path):
     for name in ("a", "b"):
         assert invoke("find-lr", synth, "--out", tmp_path / name, "--num-iter", "15").exit_code == 0
-    a, b = (read_csv(tmp_path / n / "lr_find.csv") for n in ("a", "b"))
-    assert a == b
+    a, b = (rows(tmp_path / n / "lr_find.csv") for n in ("a", "b"))
+    assert a and a == b
 
 
 def test_default_run_directory_under_runs(synth, tmp_path, monkeypatch):

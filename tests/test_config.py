@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from lrtool.config import Config, apply_override, dump_config, load_config, parse_yaml
 from lrtool.errors import LrtoolError
@@ -126,5 +127,7 @@ def test_more_problems_are_counted():
 
 
 def test_config_model_is_strict():
-    with pytest.raises(Exception):
+    # a string is not coerced to a number (the loader turns this error into one lrtool line)
+    with pytest.raises(ValidationError, match=r"train\.epochs\n  Input should be a valid integer") as e:
         Config.model_validate({"train": {"epochs": "3"}})
+    assert e.value.error_count() == 1

@@ -7,8 +7,6 @@ and by every rank), so only the train test runs by default; the others are marke
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import signal
 import subprocess
@@ -18,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from lrtool.cli import app
 from lrtool.data import LoaderSplit, TensorSplit
 from lrtool.errors import LrtoolError
 from lrtool.run import dist
 from lrtool.rundir import RunDir
+
+from .conftest import invoke, rows, summary, write_base_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,22 +52,9 @@ def finish(proc: subprocess.Popen, tmp_path: Path, timeout: float = 120) -> tupl
     return code, (tmp_path / "torchrun.out").read_text()
 
 
-def one_process(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
-
-
 def same_curve(a: list[dict], b: list[dict], key: str, exact: tuple[str, ...], close: tuple[str, ...]) -> None:
     """Rows of two logs agree: `exact` columns as text, `close` ones to float rounding."""
-    assert [r[key] for r in a] == [r[key] for r in b]
+    assert a and [r[key] for r in a] == [r[key] for r in b]
     for ra, rb in zip(a, b):
         assert {k: ra[k] for k in exact} == {k: rb[k] for k in exact}
         for k in close:
@@ -81,9 +66,7 @@ def same_curve(a: list[dict], b: list[dict], key: str, exact: tuple[str, ...], c
 
 @pytest.fixture
 def cfg_file(tmp_path: Path) -> Path:
-    p = tmp_path / "synth.yaml"
-    p.write_text(CONFIG)
-    return p
+    return write_base_config(tmp_path, text=CONFIG)
 
 
 # --------------------------------------------------------------------------- in one process, fast
@@ -164,7 +147,7 @@ def test_two_ranks_train_like_one_process_with_the_global_batch(cfg_file, tmp_pa
     assert [int(r["step"]) for r in steps] == list(range(15)) and len(epochs) == 3
 
     one = tmp_path / "one"
-    res = one_process("train", cfg_file, "--out", one, "--set", "data.batch_size=32")
+    res = invoke("train", cfg_file, "--out", one, "--set", "data.batch_size=32")
     assert res.exit_code == 0, res.output
     same_curve(steps, rows(one / "steps.csv"), "step", ("epoch", "lr"), ("loss",))
     same_curve(epochs, rows(one / "epochs.csv"), "epoch", ("step", "lr"),
@@ -186,7 +169,7 @@ def test_two_ranks_find_lr_sees_the_mean_loss(cfg_file, tmp_path):
     assert out.count("suggested learning rates") == 1
     assert {p.name for p in run.iterdir()} == {"config.yaml", "summary.json", "lr_find.csv", "lr_find.png"}
     one = tmp_path / "one"
-    res = one_process("find-lr", cfg_file, "--out", one, "--set", "data.batch_size=32")
+    res = invoke("find-lr", cfg_file, "--out", one, "--set", "data.batch_size=32")
     assert res.exit_code == 0, res.output
     got, want = rows(run / "lr_find.csv"), rows(one / "lr_find.csv")
     assert len(got) == 30
@@ -215,7 +198,7 @@ def test_sigterm_to_the_launcher_stops_all_ranks_and_resume_under_two_ranks_cont
     assert 0 < stopped < s["total_steps"] and len(rows(run / "steps.csv")) == stopped
     assert "--resume" in s["stop"]["message"]
     # the checkpoint is for 2 ranks: one process would take other steps, and says so
-    res = one_process("train", "--resume", run)
+    res = invoke("train", "--resume", run)
     assert res.exit_code == 2 and "resume with the same number of processes" in res.output.replace("\n", " ")
 
     code, out = finish(torchrun(["train", "--resume", run], tmp_path), tmp_path)
@@ -223,7 +206,7 @@ def test_sigterm_to_the_launcher_stops_all_ranks_and_resume_under_two_ranks_cont
     s = summary(run)
     assert s["status"] == "completed" and s["resumed"] == 1
     one = tmp_path / "one"
-    assert one_process("train", cfg_file, "--out", one, "--set", "data.batch_size=32").exit_code == 0
+    assert invoke("train", cfg_file, "--out", one, "--set", "data.batch_size=32").exit_code == 0
     same_curve(rows(run / "steps.csv"), rows(one / "steps.csv"), "step", ("epoch", "lr"), ("loss",))
     same_curve(rows(run / "epochs.csv"), rows(one / "epochs.csv"), "epoch", ("step", "lr"),
                ("train_loss", "train_acc", "val_loss", "val_acc"))

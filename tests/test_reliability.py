@@ -21,15 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
 from lrtool import rundir as runs_module
-from lrtool.cli import app
 from lrtool.errors import LrtoolError, RunFailed
 from lrtool.rundir import RunDir
 
+from .conftest import invoke, rows, summary, write_base_config, write_run
+
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
 
 GOOD = """\
 seed: 0
@@ -40,14 +39,6 @@ optimizer: {name: SGD, lr: 0.05, momentum: 0.9}
 train: {epochs: 2, plots: false}
 find_lr: {num_iter: 20}
 """
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
 
 
 def error_line(res) -> str:
@@ -92,11 +83,11 @@ def bad(tmp_path: Path) -> Path:
         "nolr": {"command": "find-lr", "status": "completed", "lr": None, "clr": None, "onecycle": None,
                  "suggestions": {"steepest": None, "valley": None, "minimum": None},
                  "notes": ["the loss never fell: no learning rate in this range trains the model"]},
-        "badjson": None,
     }.items():
-        (d / name).mkdir()
-        (d / name / "config.yaml").write_text(GOOD)
-        (d / name / "summary.json").write_text("{ not json" if s is None else json.dumps(s))
+        write_run(d / name, summary=s, config=GOOD)
+    # a damaged run: the writer never leaves one like this, so it is written by hand
+    write_run(d / "badjson", config=GOOD)
+    (d / "badjson" / "summary.json").write_text("{ not json")
     return d
 
 
@@ -296,10 +287,10 @@ def user_model(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "crashy_model.py").write_text(USER_MODEL)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("crashy_model", None)
-    cfg = tmp_path / "user.yaml"
-    cfg.write_text(GOOD.replace("model: {name: mlp, hidden: [16]}", "model: {name: 'crashy_model:make'}")
-                   .replace("train: {epochs: 2, plots: false}", "train: {epochs: 3, plots: false, log_every: 1}"))
-    return cfg
+    return write_base_config(tmp_path, "user.yaml", GOOD
+                             .replace("model: {name: mlp, hidden: [16]}", "model: {name: 'crashy_model:make'}")
+                             .replace("train: {epochs: 2, plots: false}",
+                                      "train: {epochs: 3, plots: false, log_every: 1}"))
 
 
 def test_an_exception_inside_training_fails_the_run_and_keeps_the_logs(user_model, tmp_path):
@@ -314,9 +305,7 @@ def test_an_exception_inside_training_fails_the_run_and_keeps_the_logs(user_mode
     assert s["status"] == "failed" and s["exit_code"] == 1
     assert s["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
     assert (run / "config.yaml").exists()
-    with open(run / "steps.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert [r["step"] for r in rows] == ["0"]  # the step before the crash is logged
+    assert [r["step"] for r in rows(run / "steps.csv")] == ["0"]  # the step before the crash is logged
     assert (run / "epochs.csv").read_text().startswith("epoch,step,lr,")
 
 
@@ -346,10 +335,9 @@ def test_nan_mid_run_keeps_the_last_good_checkpoint(user_model, tmp_path):
     s = summary(run)
     assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite" and s["exit_code"] == 1
     assert s["progress"]["epoch"] == 2 and s["stop"]["step"] == 10
-    with open(run / "steps.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert int(rows[-1]["step"]) == s["stop"]["step"] and rows[-1]["loss"] == "nan"
-    assert all(r["loss"] != "nan" for r in rows[:-1])
+    steps = rows(run / "steps.csv")
+    assert [int(r["step"]) for r in steps] == list(range(s["stop"]["step"] + 1)) and steps[-1]["loss"] == "nan"
+    assert all(r["loss"] != "nan" for r in steps[:-1])
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
     assert ckpt["progress"]["epoch"] == s["progress"]["epoch"]
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
@@ -357,8 +345,7 @@ def test_nan_mid_run_keeps_the_last_good_checkpoint(user_model, tmp_path):
 
 
 def test_find_lr_with_an_absurd_lr_stops_and_lr_from_refuses_it(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(GOOD)
+    cfg = write_base_config(tmp_path, "c.yaml", GOOD)
     find = tmp_path / "find"
     res = invoke("find-lr", cfg, "--out", find, "--start-lr", "1e6", "--end-lr", "1e9")
     assert res.exit_code == 0, res.output
@@ -374,9 +361,7 @@ def test_a_stop_request_ends_the_sweep_and_restores_the_model(tmp_path):
     from lrtool.run.build import build
     from lrtool.run.finder import range_test
 
-    cfg_path = tmp_path / "c.yaml"
-    cfg_path.write_text(GOOD)
-    setup = build(load_config(cfg_path))
+    setup = build(load_config(write_base_config(tmp_path, "c.yaml", GOOD)))
     before = {k: v.clone() for k, v in setup.model.state_dict().items()}
     asked = []
     result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, setup.cfg.find_lr,
@@ -436,21 +421,19 @@ def intact_rows(path: Path) -> tuple[list[str], list[dict[str, str]], bool]:
     complete, _, partial = text.rpartition("\n")
     lines = complete.split("\n")
     header = next(csv.reader([lines[0]]))
-    rows = []
+    parsed = []
     for line in lines[1:]:
         cells = next(csv.reader(io.StringIO(line)))
         assert len(cells) == len(header), f"broken row {line!r} in {path}"
         for cell in cells:
             if cell:
                 float(cell)  # every value is a number
-        rows.append(dict(zip(header, cells)))
-    return header, rows, partial == ""
+        parsed.append(dict(zip(header, cells)))
+    return header, parsed, partial == ""
 
 
 def long_config(tmp_path: Path, epochs: int) -> Path:
-    cfg = tmp_path / "long.yaml"
-    cfg.write_text(LONG.replace("EPOCHS", str(epochs)))
-    return cfg
+    return write_base_config(tmp_path, "long.yaml", LONG.replace("EPOCHS", str(epochs)))
 
 
 def check_finished_run(run: Path) -> None:
@@ -535,9 +518,9 @@ def test_a_signal_during_find_lr_keeps_the_partial_curve(tmp_path, sig, code):
     s = summary(run)
     assert s["status"] == "interrupted" and s["stop"]["reason"] == "interrupted"
     assert s["stop"]["signal"] == signal.Signals(sig).name
-    header, rows, clean = intact_rows(run / "lr_find.csv")
+    header, curve, clean = intact_rows(run / "lr_find.csv")
     assert clean and header == ["step", "lr", "loss", "smoothed_loss"]
-    assert [int(r["step"]) for r in rows] == list(range(len(rows))) and len(rows) == s["stop"]["steps_run"] >= 10
+    assert [int(r["step"]) for r in curve] == list(range(len(curve))) and len(curve) == s["stop"]["steps_run"] >= 10
     assert (run / "lr_find.png").exists()
     assert "Traceback" not in output(tmp_path)
 
@@ -570,7 +553,7 @@ def test_repeated_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert strip(run / "epochs.csv") == strip(full / "epochs.csv")
     a = torch.load(full / "checkpoints" / "last.pt", weights_only=False)["model"]
     b = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # --------------------------------------------------------------------------- run directories and files

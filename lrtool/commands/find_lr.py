@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ExitCode
-
-
-@dataclass
-class FindLrResult:
-    """What a range test run left behind."""
-
-    summary: dict[str, Any]  # summary.json's content
-    run_dir: Path
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.summary["status"] == "interrupted":
-            return ExitCode.SIGTERM if self.summary["stop"].get("signal") == "SIGTERM" else ExitCode.SIGINT
-        return ExitCode.OK
+from . import RunResult
 
 
 def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
-            progress: Callable[[], Any] | None = None) -> FindLrResult:
+            progress: Callable[[], Any] | None = None) -> RunResult:
     """Run an LR range test of `config` into a new run directory.
 
     Args:
@@ -35,7 +20,7 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
             built and its directory made; or None for no display.
 
     Returns:
-        The FindLrResult; raises LrtoolError for bad input, RunFailed when the sweep fails.
+        The RunResult; raises LrtoolError for bad input, RunFailed when the sweep fails.
     """
     from ..config import dump_config, load_config
     from ..run.build import build
@@ -48,7 +33,7 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
     run.write_config(dump_config(cfg))
     config_path = str(config) if config else None
     if progress is None:
-        return FindLrResult(run_find_lr(setup, run, config_path=config_path), run.path)
+        return RunResult(run_find_lr(setup, run, config_path=config_path), run.path)
     with progress() as bar:
         summary = run_find_lr(setup, run, config_path=config_path, progress=bar)
-    return FindLrResult(summary, run.path)
+    return RunResult(summary, run.path)

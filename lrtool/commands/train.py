@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ExitCode, LrtoolError
-
-
-@dataclass
-class TrainResult:
-    """What a train run left behind."""
-
-    summary: dict[str, Any]  # summary.json's content
-    run_dir: Path
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode(self.summary.get("exit_code", ExitCode.for_status(self.summary["status"])))
+from ..errors import LrtoolError
+from . import RunResult
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -74,7 +62,7 @@ def load_train_config(config: Path | None, overrides: list[str], *, schedule: st
 
 
 def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | None, resume_dir: Path | None = None,
-                 live: Any = None, echo: Callable[[str], None] = print) -> TrainResult:
+                 live: Any = None, echo: Callable[[str], None] = print) -> RunResult:
     """Build everything from `cfg`, make (or reopen) the run directory, train.
 
     Args:
@@ -87,7 +75,7 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         echo: prints one line for the user.
 
     Returns:
-        The TrainResult; raises LrtoolError for bad input, RunFailed when training fails.
+        The RunResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
     from ..run import dist
@@ -114,4 +102,4 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live)
-    return TrainResult(summary, run.path)
+    return RunResult(summary, run.path)

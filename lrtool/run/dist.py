@@ -6,65 +6,35 @@ so the rest of lrtool calls them unconditionally and single-process runs are unc
 
 What is decided here, in one place:
 - `data.batch_size` is per rank; a step's global batch is batch_size x world size, and all ranks take
-  the same number of steps (see data.py's sharded batches).
+  the same number of steps (see data/splits.py's sharded batches).
 - collectives work on small CPU float64 buffers (gloo) or on the tensors' own device; the process
   group is gloo on CPU-only machines and `cpu:gloo,cuda:nccl` where CUDA exists.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import LrtoolError
+
+# who this process is (rank, world size, rank 0 deciding for all) lives in the leaf lrtool.ranks, so
+# the run directory asks "do I write?" without importing this package; re-exported for the run loop
+from ..ranks import (  # noqa: F401
+    from_main,
+    is_distributed,
+    is_main,
+    launched,
+    local_rank,
+    rank,
+    torch_dist,
+    world_size,
+)
 
 if TYPE_CHECKING:
     import torch
 
-# torch is imported inside the helpers: run directories and the CLI ask "am I rank 0?" without it
-
-T = TypeVar("T")
-
-
-def _td() -> Any:
-    import torch.distributed
-
-    return torch.distributed
-
-
-def launched() -> bool:
-    """True in a worker that torchrun started with more than one process in the job."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
-
-
-def is_distributed() -> bool:
-    """True once the process group of a multi-process job is up."""
-    td = sys.modules.get("torch.distributed")  # not imported yet: certainly not initialised
-    return td is not None and td.is_available() and td.is_initialized() and td.get_world_size() > 1
-
-
-def rank() -> int:
-    """This process's global rank (0 without torchrun; read from the environment before init)."""
-    if is_distributed():
-        return _td().get_rank()
-    return int(os.environ.get("RANK", "0")) if launched() else 0
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0")) if launched() else 0
-
-
-def world_size() -> int:
-    if is_distributed():
-        return _td().get_world_size()
-    return int(os.environ.get("WORLD_SIZE", "1")) if launched() else 1
-
-
-def is_main() -> bool:
-    """Rank 0: the only process that writes the run directory and prints."""
-    return rank() == 0
+# torch is imported inside the helpers: the CLI imports this module without it
 
 
 def shard() -> tuple[int, int] | None:
@@ -83,7 +53,7 @@ def init() -> None:
         return
     import torch
 
-    td = _td()
+    td = torch_dist()
     cuda = torch.cuda.is_available()
     if cuda and local_rank() < torch.cuda.device_count():
         torch.cuda.set_device(local_rank())
@@ -93,7 +63,7 @@ def init() -> None:
 
 def cleanup() -> None:
     if is_distributed():
-        _td().destroy_process_group()
+        torch_dist().destroy_process_group()
 
 
 @contextmanager
@@ -160,7 +130,7 @@ def sum_numbers(*values: Any) -> list[float]:
     import torch
 
     buf = torch.tensor(floats, dtype=torch.float64)
-    _td().all_reduce(buf)
+    torch_dist().all_reduce(buf)
     return buf.tolist()
 
 
@@ -188,7 +158,7 @@ def mean_and_any(values: torch.Tensor, flag: bool) -> tuple[torch.Tensor, bool]:
 
     buf = torch.cat([values.detach().reshape(-1).to(torch.float64),
                      torch.tensor([1.0 if flag else 0.0], dtype=torch.float64, device=values.device)])
-    _td().all_reduce(buf)
+    torch_dist().all_reduce(buf)
     return (buf[:-1] / world_size()).reshape(values.shape), bool(buf[-1].item() > 0)
 
 
@@ -197,25 +167,8 @@ def gather_objects(obj: Any) -> list[Any] | None:
     if not is_distributed():
         return None
     out: list[Any] = [None] * world_size()
-    _td().all_gather_object(out, obj)
+    torch_dist().all_gather_object(out, obj)
     return out
-
-
-def from_main(fn: Callable[[], T]) -> T:
-    """Run `fn` on rank 0 only and give its result (or its LrtoolError) to every rank."""
-    if not is_distributed():
-        return fn()
-    box: list[Any] = [None]
-    if is_main():
-        try:
-            box[0] = ("ok", fn())
-        except LrtoolError as e:
-            box[0] = ("error", (type(e), str(e)))
-    _td().broadcast_object_list(box, src=0)
-    kind, value = box[0]
-    if kind == "error":
-        raise value[0](value[1])
-    return value
 
 
 def sync_buffers(module: torch.nn.Module) -> None:
@@ -223,4 +176,4 @@ def sync_buffers(module: torch.nn.Module) -> None:
     if not is_distributed():
         return
     for buf in module.buffers():
-        _td().broadcast(buf, src=0)
+        torch_dist().broadcast(buf, src=0)

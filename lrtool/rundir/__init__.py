@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import ranks
 from ..errors import LrtoolError
 from . import columns
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_text
@@ -62,9 +63,7 @@ class RunDir:
         self.path = Path(path)
         # under torchrun only rank 0 writes; the others keep the summary in memory and log nowhere
         if writes is None:
-            from ..run import dist  # torch only for a run that writes; readers never need it
-
-            writes = dist.is_main()
+            writes = ranks.is_main()
         self.writes = writes
         self._summary: dict[str, Any] = {}
 
@@ -81,10 +80,8 @@ class RunDir:
         Returns:
             The RunDir, created on disk (under torchrun by rank 0, and every rank gets its path).
         """
-        from ..run import dist
-
-        if dist.is_distributed():
-            return cls(dist.from_main(lambda: cls._make(out, stem, command, root).path))
+        if ranks.is_distributed():
+            return cls(ranks.from_main(lambda: cls._make(out, stem, command, root).path))
         return cls._make(out, stem, command, root)
 
     @classmethod

@@ -2,18 +2,20 @@
 
 A builder is ``fn(ctx, **arguments) -> Curve``; its signature is the schedule's arguments (names are
 checked by ``check_arguments``/``check_required``), and it reads every value through ``Ctx``, whose
-validators name the dotted config key. The plan arrives in the schedule's own unit (``Ctx.span``).
+validators name the dotted config key. Names and plain values go through lrtool.checks, the one checker
+every component uses, so a schedule's mistakes read like any other component's. The plan arrives in
+the schedule's own unit (``Ctx.span``).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import checks
 from ..errors import LrtoolError
-from ..registry import Registry, check_kwargs, did_you_mean
+from ..registry import Registry
 from .durations import parse_duration, to_units
 from .expr import Expr
 from .plan import Curve, Plan
@@ -52,16 +54,13 @@ def register(name: str, *aliases: str, interval: str = "epoch",
 def check_arguments(canonical: str, kwargs: dict[str, Any], key: str) -> None:
     """Raise for arguments `canonical` does not take, naming `key.<arg>` and the valid ones."""
     kind: Kind = SCHEDULES.get(canonical)
-    check_kwargs(kind.fn, kwargs, key, injected=("ctx",), owner=canonical, refused=REJECTED_TORCH_ARGS,
+    checks.check_kwargs(kind.fn, kwargs, key, injected=("ctx",), owner=canonical, refused=REJECTED_TORCH_ARGS,
                  hint="arguments of another schedule go in a block named after it")
 
 
 def check_required(canonical: str, kwargs: dict[str, Any], key: str) -> None:
     """Raise for a required argument of `canonical` that no flat key or block gives."""
-    kind: Kind = SCHEDULES.get(canonical)
-    for p in list(inspect.signature(kind.fn).parameters.values())[1:]:
-        if p.default is inspect.Parameter.empty and p.name not in kwargs:
-            raise LrtoolError(f"{key}.{p.name}: required by {canonical}, missing")
+    checks.check_required(SCHEDULES.get(canonical).fn, kwargs, key, injected=("ctx",), owner=canonical)
 
 
 class Ctx:
@@ -100,35 +99,19 @@ class Ctx:
     def number(self, arg: str, value: Any, lo: float | None = None, hi: float | None = None,
                lo_open: bool = False) -> float:
         """A finite real number in [lo, hi] (or (lo, hi] with lo_open)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(arg, f"expected a number, got {value!r}")
-        below = lo is not None and (value <= lo if lo_open else value < lo)
-        if below or (hi is not None and value > hi):
-            lo_text = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
-            hi_text = "" if hi is None else f"<= {hi:g}"
-            bounds = " and ".join(t for t in (lo_text, hi_text) if t)
-            raise self.fail(arg, f"expected a number {bounds}, got {value!r}")
-        return float(value)
+        return checks.number(self.k(arg), value, lo, hi, lo_open=lo_open)
 
     def whole(self, arg: str, value: Any, lo: int = 0) -> int:
         """A whole number >= lo (2.0 is accepted as 2)."""
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value) or value != int(value) or value < lo):
-            raise self.fail(arg, f"expected a whole number >= {lo}, got {value!r}")
-        return int(value)
+        return checks.whole(self.k(arg), value, lo)
 
     def choice(self, arg: str, value: Any, choices: tuple[str, ...]) -> str:
         """One of `choices`."""
-        if value not in choices:
-            hint = did_you_mean(str(value), choices)
-            raise self.fail(arg, f"expected one of ({', '.join(choices)}), got {value!r}{hint}")
-        return value
+        return checks.choice(self.k(arg), value, choices)
 
     def flag(self, arg: str, value: Any) -> bool:
-        """A boolean."""
-        if not isinstance(value, bool):
-            raise self.fail(arg, f"expected true or false, got {value!r}")
-        return value
+        """True or false."""
+        return checks.flag(self.k(arg), value)
 
     def per_group(self, arg: str, value: Any, lo: float | None = None, lo_open: bool = False,
                   hi: float | None = None) -> list[float]:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..errors import LrtoolError
-
-if TYPE_CHECKING:
-    from .plateau import Plateau
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,17 @@ class ScheduleSpec:
     keys: dict[str, str] = field(default_factory=dict)
 
 
+class MetricHistory(Protocol):
+    """What a Schedule needs of a metric-driven curve (plateau.Plateau), so this module need not import it."""
+
+    history: list[list[float]]  # [clock epoch, metric]
+    changed_at: list[int]  # clock epochs whose metric changed the LR
+
+    def observe(self, u: int, metric: float) -> None: ...
+
+    def reset(self) -> None: ...
+
+
 @dataclass
 class Curve:
     """What a builder returns: LR (and momentum) per group as functions of the schedule's clock."""
@@ -51,7 +59,7 @@ class Curve:
     lr: Callable[[int], list[float]]
     momentum: Callable[[int], list[float]] | None = None
     marks: list[tuple[float, str]] = field(default_factory=list)  # (clock position, label)
-    plateau: Plateau | None = None
+    plateau: MetricHistory | None = None
     monitor: str | None = None
 
 

@@ -6,10 +6,12 @@ import bisect
 import math
 from typing import Any
 
+from ..rundir import columns as C
 from .context import Ctx
 from .plan import Curve
 
-MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+# the epochs.csv metrics a plateau schedule can follow (the trainer feeds it the epoch's row)
+MONITORS = (C.VAL_LOSS, C.VAL_ACC, C.TRAIN_LOSS, C.TRAIN_ACC)
 
 
 class Plateau:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import checks
 from ..errors import LrtoolError
-from ..registry import did_you_mean, format_choices
+from ..registry import format_choices
 from .context import INTERVALS, SCHEDULES, Kind, check_arguments, check_required
 from .plan import ScheduleSpec
 from .warmup import normalize_warmup
@@ -40,11 +41,7 @@ CYCLIC_NAMES, ONECYCLE_NAMES = ("cyclic", "CyclicLR"), ("onecycle", "OneCycleLR"
 
 def interval_value(raw: Any, key: str) -> str:
     """'epoch' or 'step' (any case)."""
-    value = raw.lower() if isinstance(raw, str) else raw
-    if value not in INTERVALS:
-        raise LrtoolError(f"{key}: expected one of ({', '.join(INTERVALS)}), got {raw!r}"
-                          f"{did_you_mean(str(raw), INTERVALS)}")
-    return value
+    return checks.choice(key, raw, INTERVALS, ignore_case=True)
 
 
 def resolve_interval(raw: Any, kind: Kind, canonical: str, key: str) -> str:

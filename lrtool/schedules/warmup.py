@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import checks
 from ..errors import LrtoolError
 from ..registry import did_you_mean
 from .durations import parse_duration, round_half_up
@@ -69,8 +70,7 @@ def normalize_warmup(raw: Any, key: str) -> dict[str, Any] | None:
         out["start_lr"] = raw["start_lr"]
     else:
         f = raw.get("start_factor", DEFAULT_WARMUP_START)
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
-            raise LrtoolError(f"{key}.start_factor: expected a number in [0, 1], got {f!r}")
+        checks.number(f"{key}.start_factor", f, 0, 1)
         out["start_factor"] = f
     return None if num == 0 else out
 
