@@ -15,7 +15,9 @@ Bad input raises ``LrtoolError`` with the CLI's one-line message.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import sys
+import types
+from typing import Any
 
 from .errors import LrtoolError, RunFailed
 
@@ -26,26 +28,18 @@ __all__ = ["find_lr", "RangeTest", "scheduler", "preview", "compare", "load_conf
 # the names lrtool.api holds; the others are the compare package, the scheduler class and the errors
 _API = frozenset(__all__) - {"compare", "LrtoolScheduler", "LrtoolError", "RunFailed", "__version__"}
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ imports them
-    from .api import (
-        RangeTest,
-        find_lr,
-        load_config,
-        preview,
-        scheduler,
-        train,
-    )
-    from .schedules.torch_scheduler import LrtoolScheduler
-
-
 def __getattr__(name: str) -> Any:
-    """Import the public API on first use (torch, pandas and matplotlib load only then)."""
+    """Import the public API on first use (torch, pandas and matplotlib load only then).
+
+    By name (importlib), not by import statement: rundir reads __version__ from here, and the
+    layer contracts (pyproject.toml) must not see lower layers depending on the API above them.
+    """
     if name in _API:
         value = getattr(importlib.import_module(".api", __name__), name)
     elif name == "compare":  # the compare package is callable: lrtool.compare(paths) is api.compare
         value = importlib.import_module(".compare", __name__)
     elif name == "LrtoolScheduler":
-        value = importlib.import_module(".schedules.torch_scheduler", __name__).LrtoolScheduler
+        value = importlib.import_module(".run.lr_scheduler", __name__).LrtoolScheduler
     else:
         raise AttributeError(f"module 'lrtool' has no attribute {name!r}")
     globals()[name] = value
@@ -54,3 +48,23 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _CallablePackage(types.ModuleType):
+    """The compare package, callable: `lrtool.compare(paths, ...)` is the Python API's compare()."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return importlib.import_module(".api", __name__).compare(*args, **kwargs)
+
+
+class _Lrtool(types.ModuleType):
+    """This package's module: when the import system binds the compare subpackage to `lrtool.compare`
+    (however it was imported), the package becomes callable too, so both meanings of the name hold."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "compare" and type(value) is types.ModuleType:
+            value.__class__ = _CallablePackage  # a ModuleType subclass: the documented way to extend a module
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Lrtool

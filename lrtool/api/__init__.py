@@ -68,14 +68,14 @@ def scheduler(optimizer: "torch.optim.Optimizer", spec: str | dict[str, Any], *,
         **kwargs: schedule arguments (merged into a dict spec; each given once).
 
     Returns:
-        An ``lrtool.schedules.torch_scheduler.LrtoolScheduler`` (a torch LRScheduler subclass).
+        An ``lrtool.run.lr_scheduler.LrtoolScheduler`` (a torch LRScheduler subclass).
 
     Raises:
         LrtoolError: an unknown schedule or argument, or a plan the schedule cannot run (one line,
         naming the key, e.g. "schedule.max_lr: ...").
     """
+    from ..run.lr_scheduler import LrtoolScheduler
     from ..schedules import Plan, resolve_schedule
-    from ..schedules.torch_scheduler import LrtoolScheduler
 
     spec_ = resolve_schedule(_section(spec, kwargs, "scheduler"))
     return LrtoolScheduler(optimizer, spec_, Plan(steps_per_epoch, epochs))

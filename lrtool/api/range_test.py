@@ -257,9 +257,7 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     title = f"LR range test: {cfg.model.name} on {data_name}"
     try:
         if progress:
-            from ..cli import _consoles, _progress
-
-            with _progress(_consoles()[1]) as bar:
+            with _progress_bar() as bar:
                 summary = run_find_lr(setup, run, config_path=None, progress=bar)
         else:
             summary = run_find_lr(setup, run, config_path=None)
@@ -269,6 +267,15 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
         cause = e.__cause__  # nothing was kept on disk, so the message names no directory
         raise RunFailed(f"range test failed: {type(cause).__name__}: {cause}") from cause
     return RangeTest(summary, run.rows, run.path if run.writes else None, f"{title} ({summary['stop']['reason']})")
+
+
+def _progress_bar() -> Any:
+    """A rich progress bar on stderr that disappears when done (a live widget in Jupyter)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True, highlight=False), transient=True)
 
 
 @dataclass

@@ -12,8 +12,6 @@ it (rich, markdown, CSV, JSON) and series.py makes the overlay plots' curves.
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +139,3 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
     where = err_console if fmt != "table" else console
     where.print(Text(f"wrote {out_path}/ ({', '.join(names)})"), soft_wrap=True)
     return 0
-
-
-class _CallablePackage(types.ModuleType):
-    """Makes `lrtool.compare(paths, ...)` the Python API's compare() while this stays the compare package
-    (a module's __class__ may be a ModuleType subclass: the documented way to customise a module)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from ..api import compare
-
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

@@ -15,8 +15,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ..errors import LrtoolError
 from ..optim import set_lr_and_momentum
-from ..run.plan import base_momenta
-from . import Plan, Schedule, ScheduleSpec, build_schedule
+from ..schedules import Plan, Schedule, ScheduleSpec, build_schedule
+from .plan import base_momenta
 
 
 class LrtoolScheduler(LRScheduler):
