@@ -238,6 +238,9 @@ def train(
         "--resume", help="Continue an interrupted train run in place, from its last checkpoint.")] = None,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", help="Comma-separated seeds: with several (or several --schedule names) runs a sweep.")] = None,
+    allow_changes: Annotated[bool, typer.Option(
+        "--allow-changes", help="With --resume: continue even though the run's config.yaml was edited since its "
+        "checkpoint (the edited keys are listed and recorded in summary.json).")] = False,
 ) -> None:
     """Train with any schedule; log every step and epoch, plot, checkpoint; resume exactly.
 
@@ -255,7 +258,10 @@ def train(
             if config is not None:
                 stdout.print(f"note: --resume uses the run's own {resume / 'config.yaml'}; {config} is not read",
                              style="yellow", markup=False)
-            return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume)
+            return _train_and_print(cfg, None, "", None, stdout, stderr, resume_dir=resume,
+                                    allow_changes=allow_changes)
+        if allow_changes:
+            raise LrtoolError("--allow-changes: only applies with --resume RUN_DIR")
         overrides = _overrides(set_, device=device, **{"train.epochs": epochs})
         names = [n.strip() for n in schedule.split(",")] if schedule else [None]
         seed_list = command.parse_seeds(seeds) if seeds else [None]
@@ -277,10 +283,11 @@ def train(
 
 
 def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | None, stdout: Any, stderr: Any,
-                     resume_dir: Path | None = None) -> int:
+                     resume_dir: Path | None = None, allow_changes: bool = False) -> int:
     from .commands.train import run_training
 
     result = run_training(cfg, out=out, stem=stem, config_path=config_path, resume_dir=resume_dir,
+                          allow_changes=allow_changes,
                           live=_LiveTrain(stderr) if not stderr.quiet else None,
                           echo=lambda line: stdout.print(line, markup=False))
     _print_train(stdout, result.summary, result.run_dir)

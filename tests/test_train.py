@@ -217,8 +217,9 @@ def test_resume_after_a_kill_drops_rows_past_the_checkpoint(cfg_file, tmp_path):
     written.update_summary(status="running")
     with open(run / "steps.csv", "a") as f:  # the damage a kill leaves, which the writer never would
         f.write("10,2,0.05,1.0,0.1\n11,2,0.0")
-    res = invoke("train", "--resume", run)
+    res = invoke("train", "--resume", run, "--allow-changes")  # the edited train.epochs is wanted here
     assert res.exit_code == 0, res.output
+    assert "continuing with the edited config (train.epochs (2 -> 3))" in res.output.replace("\n", "")
     strip = lambda rs: [{k: v for k, v in r.items() if k != "time_s"} for r in rs]  # noqa: E731
     assert strip(rows(run / "steps.csv")) == strip(rows(full / "steps.csv"))
     assert strip(rows(run / "epochs.csv")) == strip(rows(full / "epochs.csv"))

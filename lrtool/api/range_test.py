@@ -103,6 +103,9 @@ class _Recorder:
         self.rows.append(dict(row))
         self.log.write(row, flush)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)  # close, abandon, flush: the log's own
+
     def __enter__(self) -> "_Recorder":
         return self
 

@@ -30,10 +30,11 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
     cfg = load_config(config, overrides)
     setup = build(cfg)
     run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
-    run.write_config(dump_config(cfg))
-    config_path = str(config) if config else None
-    if progress is None:
-        return RunResult(run_find_lr(setup, run, config_path=config_path), run.path)
-    with progress() as bar:
-        summary = run_find_lr(setup, run, config_path=config_path, progress=bar)
+    with run.lock("find-lr"):
+        run.write_config(dump_config(cfg))
+        config_path = str(config) if config else None
+        if progress is None:
+            return RunResult(run_find_lr(setup, run, config_path=config_path), run.path)
+        with progress() as bar:
+            summary = run_find_lr(setup, run, config_path=config_path, progress=bar)
     return RunResult(summary, run.path)

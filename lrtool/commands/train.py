@@ -62,7 +62,8 @@ def load_train_config(config: Path | None, overrides: list[str], *, schedule: st
 
 
 def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | None, resume_dir: Path | None = None,
-                 live: Any = None, echo: Callable[[str], None] = print) -> RunResult:
+                 allow_changes: bool = False, live: Any = None,
+                 echo: Callable[[str], None] = print) -> RunResult:
     """Build everything from `cfg`, make (or reopen) the run directory, train.
 
     Args:
@@ -71,6 +72,8 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         stem: the config file's stem, for the default directory name.
         config_path: recorded in the summary.
         resume_dir: an interrupted run to continue in place, or None.
+        allow_changes: --allow-changes: resume even when config.yaml differs from what the checkpoint
+            was trained with.
         live: progress display (see run.trainer.train()).
         echo: prints one line for the user.
 
@@ -78,28 +81,79 @@ def run_training(cfg: Any, *, out: Path | None, stem: str, config_path: str | No
         The RunResult; raises LrtoolError for bad input, RunFailed when training fails.
     """
     from ..config import dump_config
-    from ..run import dist
     from ..run.build import build
-    from ..run.checkpoint import Progress, load_checkpoint
     from ..run.plan import make_schedule
-    from ..run.trainer import train
     from ..rundir import RunDir
 
-    setup = build(cfg, compile_model=True)
-    schedule, plan = make_schedule(setup)
     if resume_dir is not None:
         run = RunDir(resume_dir)
-        ckpt = run.path / "checkpoints" / "last.pt"
-        progress = load_checkpoint(setup, schedule, ckpt) if ckpt.exists() else Progress()
-        echo(f"resuming {run.path} at epoch {progress.epoch + 1}, step {progress.step} of {plan.total_steps}")
-    else:
-        run = RunDir.create(out, stem, schedule.name)
+        # the lock first: a live run is refused before anything is read, built or written
+        with run.lock("train"):
+            return _resume(cfg, run, allow_changes=allow_changes, live=live, echo=echo)
+    setup = build(cfg, compile_model=True)
+    schedule, plan = make_schedule(setup)
+    run = RunDir.create(out, stem, schedule.name)
+    with run.lock("train"):
         run.write_config(dump_config(cfg))
-        progress = None
+        return _train(setup, run, schedule, plan, config_path, None, live, echo)
+
+
+def _resume(cfg: Any, run: Any, *, allow_changes: bool, live: Any, echo: Callable[[str], None]) -> RunResult:
+    """Continue `run` from checkpoints/last.pt, after checking everything that would stop it halfway.
+
+    Nothing on disk changes until the checkpoint has been read, checked against config.yaml and put
+    into the freshly built run: a refused --resume leaves the run as it was.
+    """
+    from ..run.build import build
+    from ..run.checkpoint import Progress, config_changes, log_notes, read_checkpoint, restore_checkpoint
+    from ..run.plan import make_schedule
+
+    _check_writable(run.path)
+    ckpt = run.path / "checkpoints" / "last.pt"
+    state = read_checkpoint(ckpt) if ckpt.exists() else None
+    changes = []
+    if state is not None and "config" in state:
+        changes = config_changes(state["config"], cfg.to_dict())
+        if changes and not allow_changes:
+            raise LrtoolError(f"--resume {run.path}: config.yaml differs from the config {ckpt} was trained "
+                              f"with: {', '.join(changes)}; undo the edit, or pass --allow-changes to continue "
+                              "with the edited config")
+    setup = build(cfg, compile_model=True)
+    schedule, plan = make_schedule(setup)
+    progress = restore_checkpoint(setup, schedule, state, ckpt) if state is not None else Progress()
+    for note in log_notes(run.path):  # read only here: the logs are cut when training starts
+        echo(f"note: {note}")
+    if changes:
+        echo(f"note: --allow-changes: continuing with the edited config ({', '.join(changes)})")
+    if state is None:
+        echo(f"note: {ckpt} does not exist: the run starts again from step 0")
+    echo(f"resuming {run.path} at epoch {progress.epoch + 1}, step {progress.step} of {plan.total_steps}")
+    return _train(setup, run, schedule, plan, None, progress, live, echo, changes=changes)
+
+
+def _check_writable(path: Path) -> None:
+    """An unwritable run directory (or checkpoints/) is found before anything is built."""
+    import os
+
+    for folder in (path, path / "checkpoints"):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise LrtoolError(f"--resume {path}: cannot write in {folder} (permission denied)")
+    for name in ("summary.json", "steps.csv", "epochs.csv"):
+        file = path / name
+        if file.exists() and not os.access(file, os.W_OK):
+            raise LrtoolError(f"--resume {path}: cannot write {file} (permission denied)")
+
+
+def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | None, progress: Any, live: Any,
+           echo: Callable[[str], None], changes: list[str] | None = None) -> RunResult:
+    from ..run import dist
+    from ..run.trainer import train
+
+    cfg = setup.cfg
     echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {plan.epochs} epochs x "
          f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +
          (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
           if dist.is_distributed() else ""))
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
-                    resume=progress, live=live)
+                    resume=progress, live=live, changes=changes)
     return RunResult(summary, run.path)

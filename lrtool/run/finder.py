@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import torch
 
+from ..errors import one_line
 from ..rundir.columns import FIND_COLUMNS, FIND_VAL_COLUMNS, LR_FIND_CSV
 from ..smoothing import ema as smooth  # noqa: F401 - smooth: the range test's smoother
 from ..smoothing import ema_step
@@ -218,7 +220,6 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     import time
 
     from .. import plots
-    from ..errors import RunFailed
     from ..rundir import now_iso, versions
 
     cfg = setup.cfg
@@ -244,47 +245,73 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     run.write_summary(summary)
     columns = FIND_COLUMNS + (FIND_VAL_COLUMNS if val is not None else ())
     task = progress.add_task("range test", total=fl.num_iter) if progress is not None else None
-    with run.csv(LR_FIND_CSV, columns) as log:
+    log = run.csv(LR_FIND_CSV, columns)
 
-        def on_step(row: dict[str, Any]) -> None:
-            log.write(row)
-            if progress is not None:
-                progress.update(task, advance=1, description=f"lr {row['lr']:.2e}  loss {row['loss']:.4g}")
+    def on_step(row: dict[str, Any]) -> None:
+        log.write(row)
+        if progress is not None:
+            progress.update(task, advance=1, description=f"lr {row['lr']:.2e}  loss {row['loss']:.4g}")
 
-        t_sweep = time.perf_counter()
-        stop = StopFlag()  # SIGINT/SIGTERM end the sweep after the current step, keeping the curve
+    t_sweep = time.perf_counter()
+    stop = StopFlag()  # SIGINT/SIGTERM end the sweep after the current step, keeping the curve
+    # installed until the summary is written: no signal leaves the run marked running
+    with stop.installed():
         try:
-            with stop.installed():
-                result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
-                                    augment=setup.augment,
-                                    batch_size=cfg.data.batch_size, precision=setup.precision,
-                                    generator=setup.generator, accumulate=cfg.train.accumulate,
-                                    grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
-                                    should_stop=lambda: stop.signal is not None, net=setup.net,
-                                    eval_batch_size=cfg.data.eval_batch_size, device=setup.device)
+            result = range_test(setup.model, setup.optimizer, setup.loss_fn, setup.data.train, fl,
+                                augment=setup.augment,
+                                batch_size=cfg.data.batch_size, precision=setup.precision,
+                                generator=setup.generator, accumulate=cfg.train.accumulate,
+                                grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
+                                should_stop=lambda: stop.signal is not None, net=setup.net,
+                                eval_batch_size=cfg.data.eval_batch_size, device=setup.device)
+            if result.stop_reason == "interrupted":
+                log.abandon()  # a row cut by the signal is dropped, never left half
+            else:
+                log.close()
         except Exception as e:
-            error = f"{type(e).__name__}: {e}"
-            summary.update(status="failed", ended=now_iso(), error=error)
-            run.write_summary(summary)
-            raise RunFailed(f"range test failed: {error}; logs kept in {run.path}") from e
+            _fail(run, summary, log, stop, e)
         sweep_s = time.perf_counter() - t_sweep
-    rows = result.rows
-    val_rows = [r for r in rows if r.get("val_acc") is not None]
-    advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
-                     diverged_at_end=result.stop_reason in ("diverged", "non_finite"),
-                     val_lrs=[r["lr"] for r in val_rows], val_accs=[r["val_acc"] for r in val_rows])
-    summary.update(advice)
-    summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
-                       "steps_run": len(rows)}
-    if result.stop_reason == "interrupted":
-        name = stop.name
-        summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
-    summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
-    if rows and run.writes:  # under torchrun: rank 0 only
-        title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"
-        plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp")
-    summary["ended"] = now_iso()
-    summary["timings"] = {"sweep_s": round(sweep_s, 3), "total_s": round(time.perf_counter() - t0, 3),
-                          "s_per_step": round(sweep_s / max(1, len(rows)), 5)}
-    run.write_summary(summary)
+        rows = result.rows
+        val_rows = [r for r in rows if r.get("val_acc") is not None]
+        advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
+                         diverged_at_end=result.stop_reason in ("diverged", "non_finite"),
+                         val_lrs=[r["lr"] for r in val_rows], val_accs=[r["val_acc"] for r in val_rows])
+        summary.update(advice)
+        summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
+                           "steps_run": len(rows)}
+        if result.stop_reason == "interrupted":
+            name = stop.name
+            summary["stop"].update(signal=name, message=f"stopped by {name}: {result.message}")
+        summary["status"] = "interrupted" if result.stop_reason == "interrupted" else "completed"
+        summary["ended"] = now_iso()
+        summary["timings"] = {"sweep_s": round(sweep_s, 3), "total_s": round(time.perf_counter() - t0, 3),
+                              "s_per_step": round(sweep_s / max(1, len(rows)), 5)}
+        with stop.shielded():  # the result first: a failing plot, a full disk or a signal never costs it
+            run.write_summary(summary)
+        if rows and run.writes:  # under torchrun: rank 0 only
+            title = f"LR range test: {cfg.model.name} on {cfg.data.name} ({result.stop_reason})"
+            try:
+                plots.plot_lr_find(rows, advice, run.file("lr_find.png"), title=title, log_x=fl.mode == "exp")
+            except KeyboardInterrupt:
+                print("lrtool: warning: lr_find.png skipped (interrupted)", file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 - the result is written; the figure is a view of it
+                print(f"lrtool: warning: could not draw {run.file('lr_find.png')}: {one_line(e)}", file=sys.stderr)
     return summary
+
+
+def _fail(run: Any, summary: dict[str, Any], log: Any, stop: StopFlag, e: Exception) -> None:
+    """End a range test that raised: the status first, then the log (which may fail again), then RunFailed."""
+    from ..errors import RunFailed
+    from ..rundir import now_iso
+
+    error = f"{type(e).__name__}: {e}"
+    summary.update(status="failed", ended=now_iso(), error=error)
+    also = ""
+    with stop.shielded():
+        try:
+            run.write_summary(summary)
+        except OSError as e2:  # even the status could not be written (a full disk): say so
+            also = f"; {one_line(e2)} could not be updated either"
+        log.abandon()  # closes without raising again; a torn last row is cut
+    hint = "after fixing it, run find-lr again; " if isinstance(e, OSError) else ""
+    raise RunFailed(f"range test failed: {error}{also}; {hint}logs kept in {run.path}") from e

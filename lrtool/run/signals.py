@@ -9,15 +9,36 @@ from typing import Any, Iterator
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes the current step, saves everything, then stops."""
+    """Set by SIGINT/SIGTERM: the loop finishes the current step, saves everything, then stops.
+
+    A second signal (either kind) stops at once with a KeyboardInterrupt, except inside `shielded()`:
+    the short writes that keep a run's files consistent (its status, an epoch's checkpoints) always
+    finish, and the signal only counts.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.again: int | None = None  # a second signal, when one came
+        self._shielded = 0
 
     @property
     def name(self) -> str:
         """The signal's name, SIGINT when none was caught (a KeyboardInterrupt)."""
         return signal.Signals(self.signal).name if self.signal else "SIGINT"
+
+    @property
+    def again_name(self) -> str:
+        """The second signal's name (SIGINT when none was caught: a KeyboardInterrupt)."""
+        return signal.Signals(self.again).name if self.again else "SIGINT"
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Inside, a signal marks the flag but never raises: for writes that must not be cut."""
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
 
     @contextmanager
     def installed(self) -> Iterator["StopFlag"]:
@@ -27,9 +48,12 @@ class StopFlag:
             return
 
         def handler(signum: int, _frame: Any) -> None:
-            if self.signal is not None and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C stops at once
-            self.signal = signum
+            if self.signal is None:
+                self.signal = signum
+                return
+            self.again = signum
+            if not self._shielded:
+                raise KeyboardInterrupt  # a second Ctrl-C (or SIGTERM) stops at once
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import torch
 
-from ..errors import ExitCode, LrtoolError, RunFailed
+from ..errors import ExitCode, LrtoolError, RunFailed, one_line
 from ..optim import set_lr_and_momentum
 from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
 from ..rundir.columns import EPOCH, EPOCH_COLUMNS, EPOCHS_CSV, STEP, STEPS_CSV, TIME_S, step_columns
@@ -28,7 +28,8 @@ PLOT_EVERY_S = 30.0
 
 
 def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedule_name: str,
-          config_path: str | None, resume: Progress | None = None, live: Any = None) -> dict[str, Any]:
+          config_path: str | None, resume: Progress | None = None, live: Any = None,
+          changes: list[str] | None = None) -> dict[str, Any]:
     """Train `setup.model` for the configured epochs, logging into `run`.
 
     Args:
@@ -40,6 +41,8 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
         resume: the Progress of a loaded checkpoint, to continue a run in place.
         live: an object with `start(plan, progress)`, `update(...)`, `epoch_done(progress)`, `stop()`
             for progress display, or None.
+        changes: on a resume with --allow-changes, the config keys edited since the checkpoint
+            (recorded in the summary as `config_changes`).
 
     Returns:
         summary.json's content; its "status" says how the run ended.
@@ -47,18 +50,20 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     tc = setup.cfg.train
     p = resume or Progress()
     t0 = time.perf_counter() - p.elapsed
-    _start_summary(setup, run, plan, schedule_name, config_path, resume)
+    _start_summary(setup, run, plan, schedule_name, config_path, resume, changes)
     stop = StopFlag()
     log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume))
     epochs_log = run.csv(EPOCHS_CSV, EPOCH_COLUMNS, append=bool(resume))
-    status, bad_step = "completed", None
+    status, bad_step, error, clean = "completed", None, None, True
+    test = None
     lrs = schedule.lr(max(0, p.step - 1))
     last_plot = time.perf_counter()
     if live is not None:
         live.start(plan, p)
     setup.model.train()
-    try:
-        with stop.installed():
+    # the handlers stay installed until the status is written, so that no signal leaves it `running`
+    with stop.installed():
+        try:
             while p.epoch < plan.epochs and status == "completed":
                 for micro in _epoch_steps(setup, p):
                     lrs = schedule.lr(p.step)
@@ -83,36 +88,43 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                 if status != "completed":
                     break
                 row = _end_epoch(setup, schedule, p, epochs_log, t0, lrs)
-                _save_epoch(setup, run, schedule, p, row)
+                with stop.shielded():  # last.pt, best.pt and the summary that names them: all or none
+                    _save_epoch(setup, run, schedule, p, row)
+                if stop.again is not None:  # a second signal while they were written: stop now
+                    status = "interrupted"
+                    break
                 # plots are refreshed by elapsed time, not every epoch, to stay off the training path
                 if tc.plots and time.perf_counter() - last_plot > PLOT_EVERY_S:
                     plot_run(run)
                     last_plot = time.perf_counter()
                 if live is not None:
                     live.epoch_done(p)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except Exception as e:
-        flush_quietly(lambda: log.flush(collective=False))  # the other ranks may not be there to reduce with
-        log.close()
-        epochs_log.close()
-        _finish(run, "failed", p, t0, plots=tc.plots, error=f"{type(e).__name__}: {e}")
-        raise RunFailed(f"training failed at step {p.step}: {type(e).__name__}: {e}; "
-                        f"logs kept in {run.path}") from e
-    finally:
-        if live is not None:
-            live.stop()
-    flush_quietly(log.flush)
-    log.close()
-    epochs_log.close()
-    if status == "interrupted":
-        return _stop_interrupted(setup, run, schedule, p, t0, stop)
-    if status == "diverged":
-        message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
-                   f"the last good checkpoint is checkpoints/last.pt")
-        return _finish(run, status, p, t0, plots=tc.plots,
-                       stop={"reason": "non_finite", "step": bad_step, "message": message})
-    return _finish(run, "completed", p, t0, plots=tc.plots, test=_test_metrics(setup))
+            log.flush()
+            if status == "completed":
+                test = _test_metrics(setup)
+            log.close()
+            epochs_log.close()
+        except KeyboardInterrupt:
+            status, clean = "interrupted", False  # cut mid-step: the state is no step's end, no checkpoint of it
+            with stop.shielded():
+                flush_quietly(log.flush)
+        except Exception as e:
+            error = e
+        finally:
+            if live is not None:
+                live.stop()
+        if error is not None:
+            _fail(run, p, t0, error, [log, epochs_log], stop, plots=tc.plots)
+        log.abandon()
+        epochs_log.abandon()
+        if status == "interrupted":
+            return _stop_interrupted(setup, run, schedule, p, t0, stop, clean)
+        if status == "diverged":
+            message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
+                       f"the last good checkpoint is checkpoints/last.pt")
+            return _finish(run, status, p, t0, stop, plots=tc.plots,
+                           stop={"reason": "non_finite", "step": bad_step, "message": message})
+        return _finish(run, "completed", p, t0, stop, plots=tc.plots, test=test)
 
 
 class _StepLog:
@@ -171,14 +183,18 @@ class _StepLog:
     def close(self) -> None:
         self.csv.close()
 
+    def abandon(self) -> None:
+        self.csv.abandon()
+
 
 def _start_summary(setup: Any, run: RunDir, plan: RunPlan, schedule_name: str, config_path: str | None,
-                   resume: Progress | None) -> None:
+                   resume: Progress | None, changes: list[str] | None) -> None:
     """Mark the run running in summary.json (keeping a resumed run's history) and prepare its folders."""
     cfg = setup.cfg
     summary = run.read_summary() if resume else {}
     summary.update({
-        "status": "running", "command": "train", "schedule": schedule_name, "config": config_path,
+        "status": "running", "command": "train", "schedule": schedule_name,
+        "config": summary.get("config") if resume else config_path,
         "started": summary.get("started") or now_iso(), "ended": None, "device": str(setup.device),
         "seed": cfg.seed, "precision": cfg.train.precision, "versions": versions(), "epochs": plan.epochs,
         "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
@@ -186,13 +202,15 @@ def _start_summary(setup: Any, run: RunDir, plan: RunPlan, schedule_name: str, c
     })
     if dist.is_distributed():
         summary.update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
+    if changes:
+        summary["config_changes"] = summary.get("config_changes", []) + changes
     summary.pop("stop", None)
     summary.pop("error", None)
+    if resume and run.writes:
+        truncate_logs(run, resume)
     run.write_summary(summary)
     if run.writes:
         (run.path / "checkpoints").mkdir(exist_ok=True)
-    if resume and run.writes:
-        truncate_logs(run, resume)
 
 
 def _epoch_steps(setup: Any, p: Progress) -> Iterator[list]:
@@ -307,18 +325,58 @@ def _test_metrics(setup: Any) -> dict[str, float] | None:
 
 
 def _stop_interrupted(setup: Any, run: RunDir, schedule: Schedule, p: Progress, t0: float,
-                      stop: StopFlag) -> dict[str, Any]:
-    """Save a mid-epoch checkpoint and say how to continue; --resume replays the epoch's order and skips ahead."""
+                      stop: StopFlag, clean: bool) -> dict[str, Any]:
+    """Save a mid-epoch checkpoint and say how to continue; --resume replays the epoch's order and skips ahead.
+
+    `clean`: the loop stopped between steps. A run cut mid-step (a second signal) saves no checkpoint of
+    its half-done step, and a second signal while the stop checkpoint is written drops it (no temporary
+    file stays): --resume then continues from the last epoch's checkpoint.
+    """
     p.elapsed = time.perf_counter() - t0
-    if setup.cfg.train.checkpoints:
-        save_checkpoint(setup, schedule, p, [run.path / "checkpoints" / "last.pt"])
-    launcher = "lrtool" if not dist.is_distributed() else \
-        f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world_size())} -m lrtool"
-    message = (f"stopped by {stop.name} at step {p.step} "
-               f"(epoch {p.epoch + 1}); continue with: {launcher} train --resume {run.path}")
-    return _finish(run, "interrupted", p, t0, plots=setup.cfg.train.plots,
+    dropped = None
+    if setup.cfg.train.checkpoints and not clean:
+        dropped = f"a second {stop.again_name} stopped it mid-step"
+    elif setup.cfg.train.checkpoints:
+        try:
+            save_checkpoint(setup, schedule, p, [run.path / "checkpoints" / "last.pt"])
+        except KeyboardInterrupt:
+            dropped = f"a second {stop.again_name} stopped its checkpoint"
+        except OSError as e:
+            dropped = f"its checkpoint could not be written: {one_line(e)}"
+    where = f"at step {p.step} (epoch {p.epoch + 1})"
+    if dropped is not None:
+        where += f"; {dropped}, so it continues from the last epoch's checkpoint"
+    message = f"stopped by {stop.name} {where}; continue with: {_resume_command(run)}"
+    return _finish(run, "interrupted", p, t0, stop, plots=setup.cfg.train.plots,
                    stop={"reason": "interrupted", "step": p.step, "message": message},
                    exit_code=ExitCode.for_signal(stop.signal))
+
+
+def _resume_command(run: RunDir) -> str:
+    """The command that continues this run."""
+    launcher = "lrtool" if not dist.is_distributed() else \
+        f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world_size())} -m lrtool"
+    return f"{launcher} train --resume {run.path}"
+
+
+def _fail(run: RunDir, p: Progress, t0: float, e: Exception, logs: list[Any], stop: StopFlag, *,
+          plots: bool) -> None:
+    """End a run that raised: the status first, then the logs (which may fail again), then RunFailed."""
+    error = f"{type(e).__name__}: {e}"
+    also = ""
+    try:
+        _finish(run, "failed", p, t0, stop, plots=False, error=error)
+    except OSError as e2:  # even the status could not be written (a full disk): say so
+        also = f"; {one_line(e2)} could not be updated either"
+    with stop.shielded():
+        flush_quietly(lambda: logs[0].flush(collective=False))  # the other ranks may not be there to reduce with
+        for log in logs:
+            log.abandon()  # closes without raising again; a torn last row is cut
+    if plots:
+        _plot_quietly(run)
+    hint = (f"after fixing it, continue with: {_resume_command(run)}" if isinstance(e, OSError)
+            else f"logs kept in {run.path}")
+    raise RunFailed(f"training failed at step {p.step}: {error}{also}; {hint}") from e
 
 
 def _public(best: dict[str, Any]) -> dict[str, Any]:
@@ -355,15 +413,24 @@ def plot_run(run: RunDir) -> None:
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 
 
-def _finish(run: RunDir, status: str, p: Progress, t0: float, *, plots: bool, exit_code: int | None = None,
-            **fields: Any) -> dict[str, Any]:
+def _finish(run: RunDir, status: str, p: Progress, t0: float, flag: StopFlag, *, plots: bool,
+            exit_code: int | None = None, **fields: Any) -> dict[str, Any]:
+    """Write the run's final summary (never cut by a signal), then its plots (which a second signal skips)."""
     total = time.perf_counter() - t0
     code = ExitCode.for_status(status) if exit_code is None else exit_code
-    # the status first: a Ctrl-C during the final plots must not leave the run marked running
-    summary = run.update_summary(
-        status=status, ended=now_iso(), progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
-        final=summary_final(run), exit_code=int(code),
-        timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
+    with flag.shielded():  # the status first: nothing after it may leave the run marked running
+        summary = run.update_summary(
+            status=status, ended=now_iso(), progress={"epoch": p.epoch, "step": p.step}, best=_public(p.best),
+            final=summary_final(run), exit_code=int(code),
+            timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
     if plots:
-        plot_run(run)
+        _plot_quietly(run)
     return summary
+
+
+def _plot_quietly(run: RunDir) -> None:
+    """The run's plots, skipped by a second signal: the result is already written."""
+    try:
+        plot_run(run)
+    except KeyboardInterrupt:
+        print("lrtool: warning: plots skipped (interrupted)", file=sys.stderr)

@@ -1,31 +1,34 @@
 """The on-disk run directory: its one owner.
 
 A run directory holds config.yaml, summary.json, the CSV logs (steps.csv, epochs.csv, lr_find.csv,
-schedule.csv), plots and checkpoints/. This package creates it without clobbering (`RunDir`), writes
-every file atomically (`atomic`), writes and reads the CSVs (`csvlog`, with column names in
-`columns`) and writes and reads summary.json against its schema (`summary`). Everything that reads a
-run (compare, plots, --resume, --lr-from) goes through here.
+schedule.csv), plots and checkpoints/. This package creates it without clobbering (`RunDir`), lets one
+process write it at a time (`lock`), writes every file atomically (`atomic`), writes and reads the
+CSVs (`csvlog`, with column names in `columns`) and writes and reads summary.json against its schema
+(`summary`). Everything that reads a run (compare, plots, --resume, --lr-from) goes through here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import json
 import os  # noqa: F401 - tests patch rundir.os.fsync to kill a write half-way
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .. import ranks
 from ..errors import LrtoolError
 from . import columns
-from .atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from .atomic import atomic_write, atomic_write_bytes, atomic_write_text, overwrite_in_place
 from .columns import higher_is_better
 from .csvlog import CsvLog, CsvRows, NoLog, read_csv_frame, read_csv_rows
+from .lock import RunLock
 from .summary import STATUSES, RunSummary, load_summary, parse_summary, read_run_summary, summary_json
 
-__all__ = ["STATUSES", "CsvLog", "CsvRows", "RunDir", "RunSummary", "atomic_write", "atomic_write_bytes",
+__all__ = ["STATUSES", "CsvLog", "CsvRows", "RunDir", "RunLock", "RunSummary", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "columns", "higher_is_better", "load_summary", "now_iso", "parse_summary",
            "read_csv_frame", "read_csv_rows", "read_run_summary", "summary_json", "versions"]
 
@@ -136,7 +139,13 @@ class RunDir:
         if not self.writes:
             self._summary = dict(summary)
             return
-        atomic_write_text(self.file("summary.json"), summary_json(summary))
+        text = summary_json(summary)
+        try:
+            atomic_write_text(self.file("summary.json"), text)
+        except OSError as e:
+            # a full disk must not cost the run its status: reuse the old summary's own space
+            if e.errno != errno.ENOSPC or not overwrite_in_place(self.file("summary.json"), text.encode("utf-8")):
+                raise
 
     def update_summary(self, **fields: Any) -> dict[str, Any]:
         """Merge `fields` into summary.json; returns the new summary."""
@@ -144,6 +153,29 @@ class RunDir:
         summary.update(fields)
         self.write_summary(summary)
         return summary
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the run's lock inside (`with run.lock("train"):`): one writer per run directory (lock.py).
+
+        Args:
+            command: the command taking it (shown to a process that is refused).
+
+        Raises LrtoolError on entry when a live process holds it (under torchrun on every rank, as
+        rank 0, the writer, found it). The lock is released however the block ends.
+        """
+        lock = RunLock(self.path, command) if self.writes else None
+
+        def take() -> None:
+            if lock is not None:
+                lock.acquire()
+
+        ranks.from_main(take)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
 
     def csv(self, name: str, columns: Iterable[str], append: bool = False) -> CsvLog:
         """A CsvLog in the run directory (appending to it on resume); a no-op log on ranks > 0."""

@@ -24,7 +24,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
     KeyboardInterrupt, so an error never leaves a stray `.name.*.tmp` behind.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    except OSError as e:
+        raise _named(e, path) from e
     os.close(fd)
     tmp = Path(name)
     try:
@@ -36,9 +39,44 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
             finally:
                 os.close(fd)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _named(e, path) from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The error `e` naming the target file (not the temporary one, nor none, as a full disk does)."""
+    return OSError(e.errno, e.strerror or str(e), str(path))
+
+
+def overwrite_in_place(path: str | Path, data: bytes) -> bool:
+    """Overwrite the existing file `path` with `data` in the disk space it already has (not atomic).
+
+    The fallback when a full disk refuses the temporary file of `atomic_write`: a small file such as
+    summary.json still gets its final content. Only done when `data` fits in the blocks the file
+    holds, so the write needs no new space and cannot fail half-way for want of it.
+
+    Returns:
+        True when written; False when `path` is missing or `data` does not fit.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if len(data) > getattr(st, "st_blocks", 0) * 512:
+        return False
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -8,9 +8,10 @@ stray quote included) is skipped on its own and counted, never swallowing the ro
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,32 +24,65 @@ class CsvLog:
         self.path = Path(path)
         self.columns = list(columns)
         exists = append and self.path.exists() and self.path.stat().st_size > 0
-        self._file = open(self.path, "a" if exists else "x", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
-        if not exists:
-            self._writer.writeheader()
-            self._file.flush()
+        with _named(self.path):
+            self._file = open(self.path, "a" if exists else "x", newline="", encoding="utf-8")
+            self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+            if not exists:
+                self._writer.writeheader()
+                self._file.flush()
 
     def write(self, row: dict[str, Any], flush: bool = True) -> None:
         """Append one row (missing columns stay empty); flushed unless `flush` is False."""
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
-        if flush:
-            self._file.flush()
+        with _named(self.path):
+            self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+            if flush:
+                self._file.flush()
 
     def flush(self) -> None:
-        """Push the rows written so far to the file."""
-        self._file.flush()
+        """Push the rows written so far to the file (OSError naming the file when it cannot)."""
+        with _named(self.path):
+            self._file.flush()
 
     def close(self) -> None:
         """Close the file (again is harmless)."""
         if not self._file.closed:
-            self._file.close()
+            with _named(self.path):
+                self._file.close()
+
+    def abandon(self) -> None:
+        """Close without raising, dropping what could not be written, and cut a torn last row.
+
+        For a run that is going down (a full disk, a crash): the file then ends with whole rows only,
+        so a later --resume appends cleanly.
+        """
+        try:
+            self._file.close()  # the file is closed even when its last flush fails
+        except OSError:
+            pass
+        try:
+            with open(self.path, "r+b") as f:
+                end = pos = f.seek(0, 2)
+                while pos > 0:  # back to just after the last newline
+                    step = min(pos, 4096)
+                    f.seek(pos - step)
+                    cut = f.read(step).rfind(b"\n")
+                    if cut >= 0:
+                        pos = pos - step + cut + 1
+                        break
+                    pos -= step
+                if pos < end:
+                    f.truncate(pos)  # truncating frees space: it works on a full disk too
+        except OSError:
+            pass
 
     def __enter__(self) -> "CsvLog":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # going down already: a second error while closing must not hide the first
+            self.abandon()
 
 
 class NoLog(CsvLog):
@@ -65,6 +99,20 @@ class NoLog(CsvLog):
 
     def close(self) -> None:
         pass
+
+    def abandon(self) -> None:
+        pass
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """Re-raise an OSError that names no file (a full disk on flush) with the log's path."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
 
 
 def _fmt(v: Any) -> Any:
