@@ -122,14 +122,36 @@ def metric_label(col: str) -> str:
 
 def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path, title: str = "",
                  log_x: bool = True, metric: str | None = C.VAL_ACC) -> None:
-    """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; the metric vs LR when measured.
+    """Loss vs LR (raw and smoothed) with the suggestions and CLR bounds; the metric vs LR when measured."""
+    _save(lr_find_figure(rows, result, title=title, log_x=log_x, metric=metric), path)
 
-    `metric` is the validation column measured during the sweep (val_acc, val_mae, ...), or None.
+
+def lr_find_figure(rows: list[dict[str, Any]], result: dict[str, Any], *, title: str = "", log_x: bool = True,
+                   ax: Any = None, metric: str | None = C.VAL_ACC) -> Any:
+    """The range-test figure of plot_lr_find, returned (a Jupyter cell shows it) instead of saved.
+
+    Args:
+        rows: the lr_find.csv rows (step, lr, loss, smoothed_loss, optional val_loss/val_<metric>).
+        result: the suggestions, as in summary.json.
+        title: the figure title.
+        log_x: log-scaled LR axis (the exp sweep).
+        ax: draw the loss panel on this matplotlib Axes (no metric panel); None: a new figure.
+        metric: the validation column measured during the sweep (val_acc, val_mae, ...), or None.
+
+    Returns:
+        The matplotlib Figure.
     """
-    plt = _pyplot()
-    val = [r for r in rows if metric and r.get(metric) is not None]
-    fig, axes = plt.subplots(2 if val else 1, 1, figsize=(7, 6.5 if val else 4.2), sharex=True, squeeze=False)
-    ax = axes[0][0]
+    # a bare Figure, not pyplot: no global state, no backend switch in the user's notebook
+    from matplotlib.figure import Figure
+
+    val = [r for r in rows if metric and r.get(metric) is not None and math.isfinite(r[metric])]
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(7, 6.5 if val else 4.2))
+        axes = fig.subplots(2 if val else 1, 1, sharex=True, squeeze=False)
+        ax = axes[0][0]
+    else:
+        fig, val, axes = ax.figure, [], [[ax]]
     lrs = [r[C.LR] for r in rows]
     ax.plot(lrs, _finite([r[C.LOSS] for r in rows]), color="tab:blue", alpha=0.25, lw=1, label="loss")
     ax.plot(lrs, _finite([r[C.SMOOTHED_LOSS] for r in rows]), color="tab:blue", lw=2, label="smoothed loss")
@@ -165,9 +187,9 @@ def plot_lr_find(rows: list[dict[str, Any]], result: dict[str, Any], path: Path,
         axes[-1][0].set_xlabel("learning rate")
     else:
         ax.set_xlabel("learning rate")
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    if own:  # a caller's figure keeps the caller's layout
+        fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------- compare overlays

@@ -83,12 +83,15 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                val: Any = None, on_step: Callable[[dict[str, Any]], None] | None = None,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                should_stop: Callable[[], bool] | None = None, net: Any = None,
-               eval_batch_size: int | None = None, val_metrics: Any = None) -> RangeTest:
+               eval_batch_size: int | None = None, val_metrics: Any = None,
+               device: torch.device | None = None) -> RangeTest:
     """Run the LR range test and restore every piece of state afterwards, however it ends.
 
     Args:
         model, optimizer, loss_fn: built for the run; restored bit for bit on return.
-        train: the training split (`batches(...)`); val: the fixed validation subset, or None.
+        train: the training split (`batches(...)`), or a DataLoader / any re-iterable of batches
+            (see data.batches), read pass after pass; its generators are restored afterwards.
+        val: the fixed validation subset (a split or a re-iterable of batches), or None.
         cfg: the `find_lr` config section (start_lr, end_lr, num_iter, mode, smooth, diverge_threshold,
             val_every).
         batch_size, accumulate: micro-batch size and micro-batches per optimizer step (one LR each step).
@@ -101,6 +104,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         eval_batch_size: the batch size of the validation passes (data.eval_batch_size); None: 4 x
             batch_size, as in training.
         val_metrics: a metrics.MetricSet measured with val_loss (its columns become val_<column>), or None.
+        device: where batches from a DataLoader or re-iterable are moved (default: the model's).
 
     Returns:
         The rows (step, lr, loss, smoothed_loss[, val_loss, val_<metric>]) and the stop reason.
@@ -116,10 +120,16 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
     saved_rng = engine.rng_state()
     was_training = model.training
+    from ..data import batches as loaders
+
+    saved_loaders = [loaders.LoaderState(d) for d in (train, val) if d is not None and not hasattr(d, "batches")]
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
     result = RangeTest()
     beta, avg, best = cfg.smooth, 0.0, math.inf
-    batches = _batches_forever(train, batch_size, generator)
+    batches = _batches_forever(train, batch_size, generator) if hasattr(train, "batches") \
+        else loaders.forever(train, device)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     try:
@@ -158,8 +168,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             row["smoothed_loss"] = smoothed
             if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
                 dist.sync_buffers(model)
-                row[VAL_LOSS], values = engine.evaluate(
-                    model, val.batches(val_bs, shuffle=False, **dist.sharded()), loss_fn, precision, val_metrics)
+                val_batches = val.batches(val_bs, shuffle=False, **dist.sharded()) \
+                    if hasattr(val, "batches") else loaders.adapted(val, device, "val_loader")
+                row[VAL_LOSS], values = engine.evaluate(model, val_batches, loss_fn, precision, val_metrics)
                 row.update({f"val_{k}": v for k, v in values.items()})
                 model.train()
             result.rows.append(row)
@@ -184,12 +195,22 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         optimizer.load_state_dict(saved_optim)
         for p, g in zip(model.parameters(), saved_grads):
             p.grad = g
+        batches.close()  # a DataLoader iterator it holds shuts its workers down now, not at GC
         engine.set_rng_state(saved_rng)
+        for state in saved_loaders:
+            state.restore()
         model.train(was_training)
     return result
 
 
 # --------------------------------------------------------------------------- the command
+
+
+def _num_samples(val: Any) -> int | None:
+    """Samples in the validation split, or in a DataLoader's dataset (None when unknown)."""
+    from ..data.batches import num_samples
+
+    return len(val) if hasattr(val, "subset") else num_samples(val)
 
 
 def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any = None) -> dict[str, Any]:
@@ -212,7 +233,9 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     t0 = time.perf_counter()
     val = None
     if fl.val_every and setup.data.val is not None:
-        val = setup.data.val.subset(min(fl.val_samples, len(setup.data.val)))
+        val = setup.data.val
+        if hasattr(val, "subset"):  # a split; a DataLoader from the Python API is used whole
+            val = val.subset(min(fl.val_samples, len(val)))
     summary: dict[str, Any] = {
         "status": "running", "command": "find-lr", "config": config_path, "started": now_iso(),
         "ended": None, "device": str(setup.device), "seed": cfg.seed, "precision": cfg.train.precision,
@@ -221,7 +244,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                   "smooth": fl.smooth, "diverge_threshold": fl.diverge_threshold,
                   "batch_size": cfg.data.batch_size, "accumulate": cfg.train.accumulate,
                   "val_every": fl.val_every if val is not None else 0,
-                  "val_samples": len(val) if val is not None else 0},
+                  "val_samples": _num_samples(val) if val is not None else 0},
     }
     group_lrs = [float(g["lr"]) for g in setup.optimizer.param_groups]
     if len(group_lrs) > 1:  # the sweep keeps these LR ratios to group 0; --lr-from keeps them too
@@ -259,7 +282,8 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
                                 generator=setup.generator, accumulate=cfg.train.accumulate,
                                 grad_clip=cfg.train.grad_clip, val=val, on_step=on_step,
                                 should_stop=lambda: stop.signal is not None, net=setup.net,
-                                eval_batch_size=cfg.data.eval_batch_size, val_metrics=val_metrics)
+                                eval_batch_size=cfg.data.eval_batch_size, val_metrics=val_metrics,
+                                device=setup.device)
             if result.stop_reason == "interrupted":
                 log.abandon()  # a row cut by the signal is dropped, never left half
             else:

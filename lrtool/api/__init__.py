@@ -1,0 +1,217 @@
+"""The public Python API: the range test on your own model and DataLoader, lrtool's schedules as a torch
+scheduler in your own loop, and thin calls of what the command line does.
+
+Everything here is exported from ``lrtool`` itself (``lrtool.find_lr``, ``lrtool.scheduler``, ...).
+Bad arguments raise ``lrtool.LrtoolError`` with the CLI's one-line message, naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import LrtoolError
+from .range_test import RangeTest, find_lr
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the functions import them when called
+    import pandas as pd
+    import torch
+
+    from ..config import Config
+
+__all__ = ["find_lr", "RangeTest", "scheduler", "preview", "compare", "load_config", "train"]
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def _section(spec: str | dict[str, Any], kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `schedule:` section of a name + keyword arguments, or of a dict (+ arguments)."""
+    if isinstance(spec, str):
+        return {"name": spec, **kwargs}
+    if isinstance(spec, dict):
+        both = sorted(set(spec) & set(kwargs))
+        if both:
+            raise LrtoolError(f"{where}: {both[0]} given both in the spec and as an argument; give it once")
+        return {**spec, **kwargs}
+    raise LrtoolError(f"{where}: spec: expected a schedule name or a schedule section (dict), "
+                      f"got {type(spec).__name__}")
+
+
+def scheduler(optimizer: "torch.optim.Optimizer", spec: str | dict[str, Any], *, steps_per_epoch: int,
+              epochs: int, **kwargs: Any) -> "torch.optim.lr_scheduler.LRScheduler":
+    """lrtool's schedule as a torch LRScheduler, stepped once per optimizer step.
+
+    ``scheduler(opt, "onecycle", steps_per_epoch=len(loader), epochs=10, max_lr=0.1)`` or
+    ``scheduler(opt, {"name": "cosine", "warmup": "1 epoch"}, ...)`` (the config's ``schedule:``
+    section: any schedule name, warmup, interval, blocks; see ``lrtool.schedules``). The LR of step k
+    is exactly row k of ``preview(...)`` and of ``lrtool preview``; momentum (or Adam's beta1) cycles
+    when the schedule cycles it (cyclic, onecycle). Base LRs are the optimizer's group LRs.
+
+    In your loop: ``optimizer.step(); sched.step()`` every step; plateau schedules also take the
+    metric once per epoch: ``sched.step(val_loss)`` at the epoch's last step, or
+    ``sched.observe(val_loss)`` after it. It saves and resumes with ``state_dict()``/
+    ``load_state_dict()`` (plain data: ``torch.load(weights_only=True)`` reads it). Lightning: return
+    ``{"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}`` from
+    ``configure_optimizers`` (plateau: ``self.lr_schedulers().observe(val_loss)`` in
+    ``on_validation_epoch_end``). Hugging Face: ``Trainer(..., optimizers=(opt, sched))``, with
+    steps_per_epoch in optimizer steps (batches / gradient_accumulation_steps); it never passes a
+    metric, so plateau schedules do not fit it.
+
+    Args:
+        optimizer: the optimizer to drive.
+        spec: a schedule name (then ``kwargs`` are its arguments) or a ``schedule:`` section dict.
+        steps_per_epoch: optimizer steps per epoch (>= 1).
+        epochs: epochs of the run (>= 1); durations like "30%" and the default lengths use them.
+        **kwargs: schedule arguments (merged into a dict spec; each given once).
+
+    Returns:
+        An ``lrtool.run.lr_scheduler.LrtoolScheduler`` (a torch LRScheduler subclass).
+
+    Raises:
+        LrtoolError: an unknown schedule or argument, or a plan the schedule cannot run (one line,
+        naming the key, e.g. "schedule.max_lr: ...").
+    """
+    from ..run.lr_scheduler import LrtoolScheduler
+    from ..schedules import Plan, resolve_schedule
+
+    spec_ = resolve_schedule(_section(spec, kwargs, "scheduler"))
+    return LrtoolScheduler(optimizer, spec_, Plan(steps_per_epoch, epochs))
+
+
+def preview(spec: str | dict[str, Any], *, steps_per_epoch: int, epochs: int, lr: float | Sequence[float] = 1.0,
+            momentum: float | Sequence[float] | None = None, optimizer: Any = None,
+            **kwargs: Any) -> "pd.DataFrame":
+    """The LR (and momentum) of every optimizer step of a schedule, without training (``lrtool preview``).
+
+    Args:
+        spec, steps_per_epoch, epochs, **kwargs: as for ``scheduler``.
+        lr: the optimizer's LR (one per param group, or one for all); default 1.0, so the curve reads
+            as a factor of it. Ignored when ``optimizer`` is given.
+        momentum: the optimizer's momentum or beta1 (enables momentum cycling), or None.
+        optimizer: take LRs and momenta from this optimizer's param groups instead.
+
+    Returns:
+        A DataFrame with one row per step: step, epoch, lr (group 0), lr/pg<i> with several groups,
+        momentum when it cycles. Plateau schedules show the curve before any reduction.
+
+    Raises:
+        LrtoolError: as for ``scheduler``.
+    """
+    import pandas as pd
+
+    from ..schedules import Plan, resolve_schedule
+    from ..schedules import preview as rows_of
+
+    if optimizer is not None:
+        from ..run.plan import base_momenta
+
+        lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
+        momenta = base_momenta(optimizer)
+    else:
+        lrs = [float(v) for v in lr] if isinstance(lr, (list, tuple)) else [float(lr)]
+        momenta = None if momentum is None else \
+            [float(v) for v in momentum] if isinstance(momentum, (list, tuple)) else [float(momentum)] * len(lrs)
+    spec_ = resolve_schedule(_section(spec, kwargs, "preview"))
+    return pd.DataFrame(rows_of(spec_, lrs, Plan(steps_per_epoch, epochs), momenta))
+
+
+# --------------------------------------------------------------------------- what the CLI does
+
+
+def compare(paths: str | Path | Sequence[str | Path], *, target: str | None = None, metric: str | None = None,
+            individual: bool = False, out: str | Path | None = None) -> "pd.DataFrame":
+    """Finished (or interrupted) runs side by side: the table of ``lrtool compare --format csv``.
+
+    Args:
+        paths: run directories or globs (``"runs/digits-*"``); train and find-lr runs.
+        target: "METRIC=VALUE": steps/epochs/seconds each run needed to reach it.
+        metric: ranks the rows, best first (a column of the runs: val_acc, val_loss, val_mae, ...);
+            None: the runs' own monitor, as `lrtool compare`.
+        individual: also list each run of a seed group.
+        out: also write comparison.csv/.md and the plots there (as ``lrtool compare --out``); None:
+            nothing is written.
+
+    Returns:
+        A DataFrame, one row per run or seed group, with the differing config keys as columns.
+        Unreadable runs are skipped with a warning (``warnings.warn``).
+
+    Raises:
+        LrtoolError: no runs found, a bad metric or target.
+    """
+    from ..compare import build_comparison, load_runs, machine_table, parse_target, write_outputs
+
+    patterns = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
+    runs, problems = load_runs(patterns)
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    cmp = build_comparison(runs, target=parse_target(target) if target else None, metric=metric,
+                           individual=individual)
+    if out is not None:
+        write_outputs(cmp, out)
+    return machine_table(cmp)
+
+
+def _override_items(overrides: dict[str, Any] | Sequence[str]) -> list[str]:
+    """`a.b=value` strings from a mapping (values as YAML/JSON) or from such strings; `a__b` means a.b."""
+    if isinstance(overrides, dict):
+        return [f"{k.replace('__', '.')}={json.dumps(v)}" for k, v in overrides.items()]
+    return [str(item) for item in overrides]
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | Sequence[str] = (), *,
+                schedule: str | None = None, lr_from: str | Path | None = None) -> "Config":
+    """Read, override and validate a config exactly as the CLI does.
+
+    Args:
+        path: the YAML file; None: the built-in quickstart defaults.
+        overrides: ``{"optimizer.lr": 3e-3}`` or ``["optimizer.lr=3e-3"]`` (as ``--set``).
+        schedule: a schedule name replacing the config's (``--schedule``).
+        lr_from: a find-lr run directory whose suggestions fill the LRs (``--lr-from``).
+
+    Returns:
+        The validated Config (pydantic model; ``.to_dict()`` gives plain data).
+
+    Raises:
+        LrtoolError: the CLI's one-line message naming the file and dotted key.
+    """
+    from ..config import load_config as load
+
+    return load(path, _override_items(overrides), schedule=schedule, lr_from=lr_from)
+
+
+def train(config: "str | Path | Config | None" = None, *, schedule: str | None = None,
+          lr_from: str | Path | None = None, out: str | Path | None = None, verbose: bool = True,
+          **overrides: Any) -> dict[str, Any]:
+    """Train as ``lrtool train`` does (same run directory, logs, plots and checkpoints).
+
+    Args:
+        config: a YAML path, a Config from load_config, or None (the quickstart defaults).
+        schedule, lr_from: as ``--schedule`` and ``--lr-from`` (with a path or None only).
+        out: the run directory (new or empty); None: runs/<config>-<schedule>-<time>.
+        verbose: print the one-line progress messages the CLI prints.
+        **overrides: config keys, dotted via ``**{"optimizer.lr": 0.1}`` or with ``__``
+            (``optimizer__lr=0.1``); with a path or None only.
+
+    Returns:
+        summary.json's content, plus "run_dir" (the run directory's path).
+
+    Raises:
+        LrtoolError: a bad config (one line); RunFailed: the run failed after it started.
+    """
+    from ..commands.train import run_training
+    from ..config import Config
+
+    if isinstance(config, Config):
+        if overrides or schedule or lr_from:
+            raise LrtoolError("train: overrides, schedule and lr_from need a config path (or None); for a "
+                              "Config, pass them to load_config(path, overrides, schedule=..., lr_from=...)")
+        cfg, stem = config, "python"
+    else:
+        cfg = load_config(config, overrides, schedule=schedule, lr_from=lr_from)
+        stem = Path(config).stem if config is not None else "quickstart"
+    result = run_training(cfg, out=out, stem=stem, config_path=str(config) if isinstance(config, (str, Path))
+                          else None, echo=print if verbose else (lambda line: None))
+    return {**result.summary, "run_dir": str(result.run_dir)}
