@@ -186,9 +186,9 @@ class FullDisk:
                 self.f.close()
                 super().close()
 
-        def fake_open(path, mode="r", newline=None, encoding=None):  # (only the logs that fill it)
+        def fake_open(path, mode="r", newline=None, encoding=None, **kwargs):  # (only the logs that fill it)
             if Path(path).name not in ("steps.csv", "lr_find.csv") or mode not in ("a", "x"):
-                return real_open(path, mode, newline=newline, encoding=encoding)
+                return real_open(path, mode, newline=newline, encoding=encoding, **kwargs)
             return io.TextIOWrapper(io.BufferedWriter(Raw(path, mode), 256), encoding=encoding, newline=newline,
                                     write_through=False)
 

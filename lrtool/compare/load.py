@@ -14,6 +14,7 @@ import pandas as pd
 from ..errors import LrtoolError
 from ..rundir import RunSummary, load_summary, read_csv_frame
 from ..rundir import columns as C
+from ..rundir.summary import flatten
 
 RUN_FILES = (C.SUMMARY_JSON, C.CONFIG_YAML, C.STEPS_CSV, C.EPOCHS_CSV, C.LR_FIND_CSV)
 # the steps.csv columns compare uses: a long run's steps.csv is read for these only
@@ -78,16 +79,6 @@ def _rows(df: pd.DataFrame | None) -> bool:
     return df is not None and len(df) > 0
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists and empty dicts stay values."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:

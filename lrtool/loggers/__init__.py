@@ -13,6 +13,7 @@ import sys
 from typing import Any, Iterable, Protocol
 
 from ..errors import LrtoolError, one_line
+from ..rundir.summary import flatten
 
 # logger name -> (the module it needs, the pip extra that installs it)
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
@@ -54,16 +55,6 @@ def warn(message: str) -> None:
     print(f"lrtool: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optimizer": {"lr": 0.1}} -> {"optimizer.lr": 0.1}; lists and empty sections stay one value."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def seed_group(config: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import flatten
+from ..rundir.summary import flatten
 
 # lrtool status -> MLflow's terminal run status
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "diverged": "FAILED", "interrupted": "KILLED"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..rundir import read_csv_rows
 from ..rundir.columns import EPOCH, EPOCHS_CSV, STEP, TIME_S
-from . import flatten
+from ..rundir.summary import flatten
 
 # columns that are coordinates, not values to plot
 _AXES = (STEP, EPOCH, TIME_S)

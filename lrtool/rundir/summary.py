@@ -236,3 +236,16 @@ def read_run_summary(run_dir: str | Path, option: str, command: str,
     except LrtoolError as e:
         raise LrtoolError(f"{option} {run_dir}: {e}") from None
     return summary
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"optimizer": {"lr": 0.1}} -> {"optimizer.lr": 0.1}: a config's dotted keys; lists and empty sections
+    stay one value (compare's config diff and the loggers' params use the same names)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
