@@ -13,13 +13,15 @@ class StopFlag:
 
     A second signal (either kind) stops at once with a KeyboardInterrupt, except inside `shielded()`:
     the short writes that keep a run's files consistent (its status, an epoch's checkpoints) always
-    finish, and the signal only counts.
+    finish, and the signal only counts. From `hold()` on (the run's end path, up to its status) no signal
+    raises either, except inside `cuttable()`: the parts of the end a second signal may cut or skip.
     """
 
     def __init__(self) -> None:
         self.signal: int | None = None
         self.again: int | None = None  # a second signal, when one came
         self._shielded = 0
+        self._held = False  # the run is ending: signals only count (see hold())
 
     @property
     def name(self) -> str:
@@ -40,6 +42,20 @@ class StopFlag:
         finally:
             self._shielded -= 1
 
+    def hold(self) -> None:
+        """From now on a signal only counts: the run is ending, and its status must be written first."""
+        self._held = True
+
+    @contextmanager
+    def cuttable(self) -> Iterator[None]:
+        """Inside, a second signal raises KeyboardInterrupt again (even after `hold()`, or when shielded)."""
+        held, shielded = self._held, self._shielded
+        self._held, self._shielded = False, 0
+        try:
+            yield
+        finally:
+            self._held, self._shielded = held, shielded
+
     @contextmanager
     def installed(self) -> Iterator["StopFlag"]:
         """Catch SIGINT/SIGTERM while inside (main thread only; signals cannot be caught elsewhere)."""
@@ -52,7 +68,7 @@ class StopFlag:
                 self.signal = signum
                 return
             self.again = signum
-            if not self._shielded:
+            if not self._shielded and not self._held:
                 raise KeyboardInterrupt  # a second Ctrl-C (or SIGTERM) stops at once
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

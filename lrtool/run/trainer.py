@@ -119,15 +119,18 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                 test = _test_metrics(setup)
             log.close()
             epochs_log.close()
+            stop.hold()  # the end path: from here to the status, a signal only counts (status first)
         except KeyboardInterrupt:
+            stop.hold()
             status, clean = "interrupted", False  # cut mid-step: the state is no step's end, no checkpoint of it
-            with stop.shielded():
-                flush_quietly(log.flush)
+            flush_quietly(log.flush)
         except Exception as e:
+            stop.hold()
             error = e
         finally:
+            stop.hold()
             if live is not None:
-                live.stop()
+                flush_quietly(live.stop)  # a display that fails to close never costs the status
         if error is not None:
             _fail(run, p, t0, error, [log, epochs_log], stop, plots=tc.plots, loggers=loggers)
         log.abandon()
@@ -358,9 +361,12 @@ def _stop_interrupted(setup: Any, run: RunDir, schedule: Schedule, p: Progress, 
     dropped = None
     if setup.cfg.train.checkpoints and not clean:
         dropped = f"a second {stop.again_name} stopped it mid-step"
+    elif setup.cfg.train.checkpoints and stop.again is not None:
+        dropped = f"a second {stop.again_name} stopped it before its checkpoint"
     elif setup.cfg.train.checkpoints:
         try:
-            save_checkpoint(setup, schedule, p, [run.path / "checkpoints" / "last.pt"])
+            with stop.cuttable():  # a second signal drops the checkpoint (the status is still written)
+                save_checkpoint(setup, schedule, p, [run.path / "checkpoints" / "last.pt"])
         except KeyboardInterrupt:
             dropped = f"a second {stop.again_name} stopped its checkpoint"
         except OSError as e:
@@ -395,7 +401,7 @@ def _fail(run: RunDir, p: Progress, t0: float, e: Exception, logs: list[Any], st
         for log in logs:
             log.abandon()  # closes without raising again; a torn last row is cut
     if plots:
-        _plot_quietly(run)
+        _plot_quietly(run, stop)
     hint = (f"after fixing it, continue with: {_resume_command(run)}" if isinstance(e, OSError)
             else f"logs kept in {run.path}")
     raise RunFailed(f"training failed at step {p.step}: {error}{also}; {hint}") from e
@@ -448,14 +454,16 @@ def _finish(run: RunDir, status: str, p: Progress, t0: float, flag: StopFlag, *,
             final=summary_final(run), exit_code=int(code),
             timings={"total_s": round(total, 3), "s_per_step": round(total / max(1, p.step), 6)}, **fields)
     if plots:
-        _plot_quietly(run)
-    loggers.finish(status, summary)  # last: the plots and summary.json it uploads are final
+        _plot_quietly(run, flag)
+    with flag.cuttable():  # after the status a signal may stop the run at once again
+        loggers.finish(status, summary)  # last: the plots and summary.json it uploads are final
     return summary
 
 
-def _plot_quietly(run: RunDir) -> None:
+def _plot_quietly(run: RunDir, flag: StopFlag) -> None:
     """The run's plots, skipped by a second signal: the result is already written."""
     try:
-        plot_run(run)
+        with flag.cuttable():
+            plot_run(run)
     except KeyboardInterrupt:
         print("lrtool: warning: plots skipped (interrupted)", file=sys.stderr)
