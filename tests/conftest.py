@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+import pytest
 from typer.testing import CliRunner
 
 from lrtool.cli import app
+from lrtool.errors import LrtoolError
 from lrtool.rundir import CsvLog, RunDir, read_csv_rows
 
 _runner = CliRunner()
@@ -75,3 +77,11 @@ def write_run(path: Path, *, summary: dict | None = None, config: str | None = N
     if summary is not None:
         run.write_summary(summary)
     return run
+
+
+def error(fn, *args, **kwargs) -> str:
+    """The LrtoolError message `fn` raises, checked to be one line."""
+    with pytest.raises(LrtoolError) as info:
+        fn(*args, **kwargs)
+    assert "\n" not in str(info.value)
+    return str(info.value)

@@ -5,18 +5,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import pytest
-
 from lrtool import checks
-from lrtool.errors import LrtoolError
 
-
-def error(fn, *args, **kwargs) -> str:
-    """The LrtoolError message `fn` raises, checked to be one line."""
-    with pytest.raises(LrtoolError) as info:
-        fn(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return str(info.value)
+from .conftest import error
 
 
 def test_typed_values_and_their_wording():

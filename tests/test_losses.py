@@ -11,16 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrtool.errors import LrtoolError
 from lrtool.optim import LOSSES, build_loss, check_batch, validate_loss
 
-
-def error(fn, *args, **kwargs) -> str:
-    with pytest.raises(LrtoolError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+from .conftest import error
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ import torch
 import torchmetrics.functional as TF
 
 from lrtool import metrics as M
-from lrtool.errors import LrtoolError
 from lrtool.rundir import higher_is_better
 
-
-def error(fn, *args, **kwargs) -> str:
-    with pytest.raises(LrtoolError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+from .conftest import error
 
 
 @pytest.mark.parametrize("name, task, n", [
