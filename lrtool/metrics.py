@@ -352,7 +352,7 @@ class MetricSet:
 
 
 def check_batch(names: Sequence[str], task: str, num_outputs: int, out: Any, y: Any,
-                key: str = "train.metrics") -> None:
+                key: str = "train.metrics", library: bool = True) -> None:
     """Raise a one-line LrtoolError when the first batch's targets or outputs do not fit the metrics.
 
     Args:
@@ -361,6 +361,7 @@ def check_batch(names: Sequence[str], task: str, num_outputs: int, out: Any, y: 
         num_outputs: classes, labels or outputs per sample.
         out, y: the model output and the targets of one real batch.
         key: the config key named in errors.
+        library: also run torchmetrics' own argument checks on the batch (imports torchmetrics).
     """
     if not names:
         return
@@ -378,6 +379,8 @@ def check_batch(names: Sequence[str], task: str, num_outputs: int, out: Any, y: 
     elif tuple(y.shape) != tuple(out.shape):
         raise LrtoolError(f"{key}: {first} for a {task} task needs targets shaped like the model output "
                           f"{tuple(out.shape[1:])} per sample, got {what}")
+    if not library:
+        return
     probe = MetricSet([], task, num_outputs)
     for name in names:  # torchmetrics' own checks, once, on CPU copies
         metric = _build(name, task, num_outputs, True)

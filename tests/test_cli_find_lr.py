@@ -144,3 +144,45 @@ def test_python_dash_m_and_help_do_not_import_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert "find-lr" in res.stdout
+
+
+def _find_lr_in_a_process(config: Path, out: Path, *sets: str) -> subprocess.CompletedProcess:
+    """`lrtool find-lr` through the console entry point in a fresh process; prints the modules it loaded."""
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('torchmetrics loaded:', 'torchmetrics' in sys.modules))\n"
+            f"sys.argv = ['lrtool', 'find-lr', {str(config)!r}, '--out', {str(out)!r}, "
+            + "".join(f"'--set', {s!r}, " for s in sets) + "]\n"
+            "from lrtool.cli import main\nmain()\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_a_range_test_without_validation_does_not_load_torchmetrics_but_still_checks_the_metrics(synth, tmp_path):
+    """torchmetrics costs ~2.5 s to import; find-lr measures metrics only when it validates."""
+    res = _find_lr_in_a_process(synth, tmp_path / "a", "find_lr.val_every=0")
+    assert res.returncode == 0, res.stderr
+    assert "torchmetrics loaded: False" in res.stdout
+    res = _find_lr_in_a_process(synth, tmp_path / "b", "find_lr.val_every=5")  # metric-vs-LR needs them
+    assert res.returncode == 0, res.stderr
+    assert "torchmetrics loaded: True" in res.stdout
+    # a metric that cannot fit the task is still refused before the sweep, without torchmetrics
+    res = _find_lr_in_a_process(synth, tmp_path / "c", "find_lr.val_every=0", "train.metrics=[mae]")
+    assert res.returncode == 2, res.stderr
+    assert "train.metrics" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("argv, code", [(["list"], 0), (["find-lr", "missing.yaml"], 2)])
+def test_a_signal_during_the_interpreter_shutdown_exits_with_the_commands_code_and_no_traceback(argv, code):
+    """A second Ctrl-C that lands after the command has finished (while torch's objects are torn down)."""
+    script = ("import atexit, gc, os, signal, sys, time\n"
+              "def late_signal():\n"
+              "    print('frozen:', gc.get_freeze_count() > 0, flush=True)\n"
+              "    os.kill(os.getpid(), signal.SIGINT)\n"
+              "    time.sleep(5)\n"
+              "    print('still here', flush=True)\n"
+              "atexit.register(late_signal)\n"
+              f"sys.argv = ['lrtool', *{argv!r}]\n"
+              "from lrtool.cli import main\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == code, res.stderr
+    assert "frozen: True" in res.stdout and "still here" not in res.stdout
+    assert "Traceback" not in res.stderr and "KeyboardInterrupt" not in res.stderr

@@ -338,18 +338,31 @@ def test_a_second_signal_mid_step_saves_no_checkpoint_of_the_half_step(cfg, tmp_
     check_completed(run)
 
 
-def test_a_second_signal_while_best_pt_is_copied_leaves_best_pt_as_the_summary_says(cfg, tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["link", "copy"])
+def test_a_second_signal_while_best_pt_is_written_leaves_best_pt_as_the_summary_says(cfg, tmp_path, monkeypatch,
+                                                                                     how):
     run = tmp_path / "run"
-    real_copy = checkpoint.shutil.copyfile
+    real_link, real_copy = checkpoint.os.link, checkpoint.shutil.copyfile
 
-    def signalled_copy(src, dst, *a, **k):
+    def signalled(real, src, dst, *a, **k):
+        if "best.pt" not in str(dst):  # os.link also takes the run's lock
+            return real(src, dst, *a, **k)
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)  # the second waits until last.pt, best.pt and the summary agree
         time.sleep(0.5)
-        return real_copy(src, dst, *a, **k)
+        return real(src, dst, *a, **k)
+
+    def no_links(src, dst, *a, **k):  # a file system without hard links: best.pt is a copy
+        if "best.pt" not in str(dst):
+            return real_link(src, dst, *a, **k)
+        raise OSError(errno.EPERM, "no hard links here")
 
     with monkeypatch.context() as m:
-        m.setattr(checkpoint.shutil, "copyfile", signalled_copy)
+        if how == "link":
+            m.setattr(checkpoint.os, "link", lambda *a, **k: signalled(real_link, *a, **k))
+        else:
+            m.setattr(checkpoint.os, "link", no_links)
+            m.setattr(checkpoint.shutil, "copyfile", lambda *a, **k: signalled(real_copy, *a, **k))
         res = invoke("train", cfg, "--out", run)
     assert res.exit_code == 130, res.output
     s = summary(run)
@@ -659,3 +672,21 @@ def test_a_read_only_run_directory_is_found_before_anything_is_built(interrupted
             subprocess.run(["umount", "-l", str(ro)], capture_output=True)
         os.chmod(interrupted, 0o755)
     assert summary(interrupted)["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_best_pt_keeps_its_content_when_last_pt_is_rewritten(tmp_path, monkeypatch, links):
+    """best.pt is a hard link to last.pt's file (or a copy); the next last.pt is a new file, best.pt stays."""
+    from lrtool.rundir import atomic_write_bytes
+
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    atomic_write_bytes(last, b"epoch 1")
+    if not links:
+        monkeypatch.setattr(checkpoint.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    checkpoint._duplicate(last, best)
+    assert (os.stat(best).st_ino == os.stat(last).st_ino) is links
+    atomic_write_bytes(last, b"epoch 2")
+    assert best.read_bytes() == b"epoch 1" and last.read_bytes() == b"epoch 2"
+    checkpoint._duplicate(last, best)  # an existing best.pt is replaced
+    assert best.read_bytes() == b"epoch 2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]

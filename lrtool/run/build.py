@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ class Setup:
     # what evaluates: never DDP, whose forward is a collective (ranks may hold different numbers of
     # evaluation batches); the plain model then, with rank 0's buffers (dist.sync_buffers)
     eval_net: Any = None
+    _eval_metrics: Any = field(default=None, repr=False)  # see eval_metrics()
 
     def __post_init__(self) -> None:
         if self.net is None:
@@ -51,6 +52,12 @@ class Setup:
 
         return metrics.MetricSet(self.metric_names, *self.task, device=self.device,
                                  probabilities=self.probabilities)
+
+    def eval_metrics(self) -> Any:
+        """The MetricSet of the evaluation passes (validation, test): made once, reset by each pass."""
+        if self._eval_metrics is None:
+            self._eval_metrics = self.new_metrics()
+        return self._eval_metrics
 
     def augment(self, x: Any) -> Any:
         """Training-batch augmentation as the config asks (none by default)."""
@@ -87,13 +94,16 @@ def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
                       device=device, key="data", task=d.task, options=options)
 
 
-def build(cfg: Config, compile_model: bool = False) -> Setup:
+def build(cfg: Config, compile_model: bool = False, metrics_measured: bool = True) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
     Args:
         cfg: a validated config.
         compile_model: wrap the model in torch.compile when train.compile is set (train only:
             a range test is too short to repay the compile time).
+        metrics_measured: the command measures train.metrics (False: a range test without validation).
+            When False the metrics are still checked against the task and the first batch's targets,
+            but torchmetrics (about 2.5 s to import) is neither imported nor run.
 
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
@@ -121,7 +131,7 @@ def build(cfg: Config, compile_model: bool = False) -> Setup:
     task = metrics.task_of(data)
     names = tuple(metrics.resolve(cfg.train.metrics, *task))
     monitor = _monitor(cfg, names, has_val=data.val is not None)
-    _check_first_batch(cfg, data, model, loss_fn, names, task)
+    _check_first_batch(cfg, data, model, loss_fn, names, task, library=metrics_measured)
     eval_net = net = model
     if dist.is_distributed():  # under torchrun: one process per rank, gradients all-reduced by DDP
         engine.seed_everything(dist.rank_seed(cfg.seed))  # each rank its own dropout/augmentation draws
@@ -148,7 +158,7 @@ def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
 
 
 def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: Any, names: tuple[str, ...],
-                       task: tuple[str, int]) -> None:
+                       task: tuple[str, int], library: bool = True) -> None:
     """The loss and the metrics on the first real training batch: targets that do not fit them are a
     one-line error before training (exit 2), not a crash or a silently wrong number at step 0."""
     from .. import metrics
@@ -169,4 +179,4 @@ def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: 
             model.train(was_training)
         with torch.no_grad():
             check_batch(loss_fn, cfg.loss.name, out, y, key="loss")
-        metrics.check_batch(names, *task, out, y, key="train.metrics")
+        metrics.check_batch(names, *task, out, y, key="train.metrics", library=library)

@@ -71,10 +71,31 @@ def save_checkpoint(setup: Any, schedule: Schedule, progress: Progress, paths: l
         state["rng_ranks"] = rngs
     # what --resume compares the run's config.yaml with (JSON types: loadable with weights_only)
     state["config"] = json.loads(json.dumps(setup.cfg.to_dict()))
-    # a kill never leaves half a checkpoint; further paths get a copy of the first file
+    # a kill never leaves half a checkpoint; further paths get the first file's content
     atomic_write(paths[0], lambda tmp: _torch_save(state, tmp))
     for path in paths[1:]:
-        atomic_write(path, lambda tmp: shutil.copyfile(paths[0], tmp))
+        _duplicate(paths[0], path)
+
+
+def _duplicate(src: Path, dst: Path) -> None:
+    """Replace `dst` atomically with a file of `src`'s content: a hard link to it (no copy, no second
+    fsync: the content is already on disk), or a synced copy where the file system has no hard links.
+
+    A later atomic write of `src` makes a new file, so `dst` keeps this content.
+    """
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(src, tmp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write(dst, lambda t: shutil.copyfile(src, t))
+        return
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _torch_save(state: dict[str, Any], tmp: Path) -> None:

@@ -308,7 +308,7 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
         batches = setup.data.val.batches(eval_batch_size(cfg.data.batch_size, cfg.data.eval_batch_size),
                                          shuffle=False, **dist.sharded())
         row["val_loss"], val = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision,
-                                               setup.new_metrics())
+                                               setup.eval_metrics())
         row.update({f"val_{k}": v for k, v in val.items()})
     p.epoch += 1
     p.epoch_steps = 0
@@ -345,7 +345,7 @@ def _test_metrics(setup: Any) -> dict[str, float] | None:
     batches = setup.data.test.batches(eval_batch_size(data_cfg.batch_size, data_cfg.eval_batch_size),
                                       shuffle=False, **dist.sharded())
     test_loss, values = engine.evaluate(setup.eval_net, batches, setup.loss_fn, setup.precision,
-                                        setup.new_metrics())
+                                        setup.eval_metrics())
     return {"test_loss": test_loss, **{f"test_{k}": v for k, v in values.items()}}
 
 
