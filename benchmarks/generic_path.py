@@ -10,7 +10,7 @@ per `__getitem__`, as people write them. Everyone reads them through a DataLoade
    logs every step to steps.csv, and writes epochs.csv, summary.json and a checkpoint every epoch.
    Target: ratio <= 1.05.
 2. find-lr, whole process (start to exit, imports included): `lrtool find-lr benchmarks/user/generic.yaml`
-   against the same range test written with torch-lr-finder (`benchmarks/user/peer_lr_finder.py`): the
+   against the same range test written with torch-lr-finder (`benchmarks/peer_torch_lr_finder.py --own-dataset`): the
    same Datasets, DataLoader, MLP, SGD, 200-step sweep 1e-4 -> 10, a CSV and a plot. No validation in
    either. Target: ratio <= 1.0. Needs `pip install torch-lr-finder` (in lrtool's dev extra).
 
@@ -29,20 +29,17 @@ import time
 from pathlib import Path
 
 import torch
-from _common import ROOT, fmt, machine, ratios, report
+from _common import ROOT, fmt, handwritten_loop, lrtool_train_loop, machine, ratios, report
 
 USER = Path(__file__).resolve().with_name("user")
 CONFIG = USER / "generic.yaml"
-PEER = USER / "peer_lr_finder.py"
+PEER = Path(__file__).resolve().with_name("peer_torch_lr_finder.py")
 sys.path.insert(0, str(USER))
 
 from bench_digits import splits  # noqa: E402
 
 from lrtool.config import load_config  # noqa: E402
 from lrtool.run.build import build  # noqa: E402
-from lrtool.run.plan import make_schedule  # noqa: E402
-from lrtool.run.trainer import train  # noqa: E402
-from lrtool.rundir import RunDir  # noqa: E402
 
 MODELS = {"mlp": [], "convnet": ["model={name: convnet, channels: [32, 64]}"]}
 
@@ -53,62 +50,25 @@ def setup_for(model: str, epochs: int, repeat: int):
 
 def time_lrtool(model: str, epochs: int, repeat: int) -> float:
     """Seconds per optimizer step of `lrtool train` (the engine the command runs, without process start)."""
-    setup = setup_for(model, epochs, repeat)
-    schedule, plan = make_schedule(setup)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = RunDir.create(Path(tmp) / "run", "bench", "train")
-        t = time.perf_counter()
-        summary = train(setup, run, schedule, plan, schedule_name="constant", config_path=None)
-        took = time.perf_counter() - t
-    assert summary["status"] == "completed", summary
-    return took / plan.total_steps
+    return lrtool_train_loop(setup_for(model, epochs, repeat))
 
 
 def time_handwritten(model: str, epochs: int, repeat: int, save: bool = False) -> float:
     """Seconds per optimizer step of the loop a careful engineer writes over a DataLoader of the same Datasets
     (`save`: plus a `torch.save` of the model and optimizer at the end of every epoch, as many loops do)."""
     s = setup_for(model, epochs, repeat)  # the same model and optimizer lrtool builds (and nothing else of it)
-    net, opt = s.model, s.optimizer
     data = splits(repeat=repeat)
     train_loader = torch.utils.data.DataLoader(data["train"], batch_size=64, shuffle=True)
     val_loader = torch.utils.data.DataLoader(data["val"], batch_size=256)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    steps = 0
-    t = time.perf_counter()
-    for _epoch in range(epochs):
-        net.train()
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        correct = torch.zeros((), dtype=torch.int64)
-        for x, y in train_loader:
-            out = net(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss_sum += loss.detach() * len(y)
-            correct += (out.detach().argmax(1) == y).sum()
-            steps += 1
-        net.eval()
-        with torch.no_grad():
-            vl = torch.zeros((), dtype=torch.float64)
-            vc = torch.zeros((), dtype=torch.int64)
-            for x, y in val_loader:
-                out = net(x)
-                vl += loss_fn(out, y) * len(y)
-                vc += (out.argmax(1) == y).sum()
-        _ = (float(loss_sum), int(correct), float(vl), int(vc))  # the per-epoch log line
-        if save:
-            with tempfile.TemporaryDirectory() as tmp:
-                torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": _epoch},
-                           Path(tmp) / "last.pt")
-    return (time.perf_counter() - t) / steps
+    return handwritten_loop(s.model, s.optimizer, epochs, lambda: train_loader, lambda: val_loader, s.device,
+                            save=save)
 
 
 def find_lr_run(peer: bool) -> tuple[float, float]:
     """(whole-process seconds, sweep seconds per step) of one range test in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = ([sys.executable, str(PEER), str(out)] if peer else
+        cmd = ([sys.executable, str(PEER), str(out), "--own-dataset"] if peer else
                [sys.executable, "-m", "lrtool", "find-lr", str(CONFIG), "--out", str(out)])
         t = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)

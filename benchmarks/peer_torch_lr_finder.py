@@ -2,9 +2,11 @@
 
 What a user of the peer tool writes: load the digits, split, DataLoaders, the same MLP and SGD, run the
 range test (start 1e-4 -> 10, 200 exponential steps, EMA 0.98, stop at 4x the best), write a CSV and a
-plot. Prints {"sweep_s": ...} as its last line. Needs `pip install torch-lr-finder`.
+plot. Prints {"sweep_s": ..., "steps": ...} as its last line. Needs `pip install torch-lr-finder`.
+`--own-dataset`: read the user's own map-style Dataset of benchmarks/user/bench_digits.py instead (the
+same Datasets `benchmarks/user/generic.yaml` gives lrtool).
 
-    python benchmarks/peer_torch_lr_finder.py OUT_DIR [--val]
+    python benchmarks/peer_torch_lr_finder.py OUT_DIR [--val] [--own-dataset]
 """
 
 import csv
@@ -18,24 +20,33 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from torch_lr_finder import LRFinder  # noqa: E402
 
-out = Path([a for a in sys.argv[1:] if not a.startswith("--")][0])
+args = sys.argv[1:]
+out = Path([a for a in args if not a.startswith("--")][0])
 out.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
-x, y = load_digits(return_X_y=True)
-x = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 8, 8)
-y = torch.tensor(y)
-perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-n_val = round(len(y) * 0.2)
-val_idx, train_idx = perm[:n_val], perm[n_val:]
-mean, std = x[train_idx].mean(), x[train_idx].std()
-x = (x - mean) / std
-train = torch.utils.data.TensorDataset(x[train_idx], y[train_idx])
-val = torch.utils.data.TensorDataset(x[val_idx], y[val_idx])
+if "--own-dataset" in args:  # the user's own map-style Dataset (benchmarks/user/bench_digits.py)
+    sys.path.insert(0, str(Path(__file__).with_name("user")))
+    from bench_digits import splits
+
+    parts = splits()
+    train, val = parts["train"], parts["val"]
+else:  # tensors, as the digits come from scikit-learn
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(y)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    n_val = round(len(y) * 0.2)
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    mean, std = x[train_idx].mean(), x[train_idx].std()
+    x = (x - mean) / std
+    train = torch.utils.data.TensorDataset(x[train_idx], y[train_idx])
+    val = torch.utils.data.TensorDataset(x[val_idx], y[val_idx])
 train_loader = torch.utils.data.DataLoader(train, batch_size=64, shuffle=True)
-val_loader = torch.utils.data.DataLoader(val, batch_size=256) if "--val" in sys.argv else None
+val_loader = torch.utils.data.DataLoader(val, batch_size=256) if "--val" in args else None
 model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 finder = LRFinder(model, optimizer, torch.nn.CrossEntropyLoss(), device="cpu")

@@ -11,18 +11,11 @@ elapsed time, off the per-step path). Target: ratio <= 1.03.
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
 
-import torch
-from _common import QUICKSTART, machine, ratios, report
+from _common import QUICKSTART, handwritten_loop, lrtool_train_loop, machine, ratios, report
 
 from lrtool.config import load_config
 from lrtool.run.build import build
-from lrtool.run.plan import make_schedule
-from lrtool.run.trainer import train
-from lrtool.rundir import RunDir
 
 
 def setup_for(model: str, epochs: int, device: str):
@@ -33,51 +26,15 @@ def setup_for(model: str, epochs: int, device: str):
 
 
 def time_lrtool(model: str, epochs: int, device: str) -> float:
-    setup = setup_for(model, epochs, device)
-    schedule, plan = make_schedule(setup)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = RunDir.create(Path(tmp) / "run", "bench", "train")
-        t = time.perf_counter()
-        train(setup, run, schedule, plan, schedule_name="constant", config_path=None)
-        _sync(setup.device)
-        return (time.perf_counter() - t) / plan.total_steps
+    return lrtool_train_loop(setup_for(model, epochs, device))
 
 
 def time_handwritten(model: str, epochs: int, device: str) -> float:
     s = setup_for(model, epochs, device)
-    net, opt, data, bs = s.model, s.optimizer, s.data, s.cfg.data.batch_size
-    f = torch.nn.functional
-    steps = 0
-    t = time.perf_counter()
-    for epoch in range(epochs):
-        net.train()
-        loss_sum = torch.zeros((), device=s.device, dtype=torch.float64)
-        correct = torch.zeros((), device=s.device, dtype=torch.int64)
-        for x, y in data.train.batches(bs, shuffle=True, generator=s.generator):
-            out = net(x)
-            loss = f.cross_entropy(out, y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss_sum += loss.detach() * len(y)
-            correct += (out.detach().argmax(1) == y).sum()
-            steps += 1
-        net.eval()
-        with torch.no_grad():
-            vl = torch.zeros((), device=s.device, dtype=torch.float64)
-            vc = torch.zeros((), device=s.device, dtype=torch.int64)
-            for x, y in data.val.batches(bs * 4, shuffle=False):
-                out = net(x)
-                vl += f.cross_entropy(out, y) * len(y)
-                vc += (out.argmax(1) == y).sum()
-        _ = (float(loss_sum), int(correct), float(vl), int(vc))  # the per-epoch log line
-    _sync(s.device)
-    return (time.perf_counter() - t) / steps
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    bs = s.cfg.data.batch_size
+    return handwritten_loop(s.model, s.optimizer, epochs,
+                            lambda: s.data.train.batches(bs, shuffle=True, generator=s.generator),
+                            lambda: s.data.val.batches(bs * 4, shuffle=False), s.device)
 
 
 def main() -> None:
