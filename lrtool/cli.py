@@ -97,6 +97,9 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+_DEBUG_HINT = "for the traceback: lrtool --debug <command> ..."  # --debug is the app's option, before the command
+
+
 def _guard(fn: Callable[[], int | None]) -> None:
     """Run a command body: LrtoolError -> one line + its exit code; anything else -> one line + exit 1.
 
@@ -119,11 +122,11 @@ def _guard(fn: Callable[[], int | None]) -> None:
     except SystemExit as e:  # lrtool never exits from a command body: user code did (a model, a loss)
         if _DEBUG["on"]:
             raise
-        _fail(f"user code called sys.exit({e.code!r}) (run with --debug for the traceback)", ExitCode.FAILED)
+        _fail(f"user code called sys.exit({e.code!r}) ({_DEBUG_HINT})", ExitCode.FAILED)
     except Exception as e:  # noqa: BLE001 - the user sees one line; --debug shows the traceback
         if _DEBUG["on"]:
             raise
-        _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", ExitCode.FAILED)
+        _fail(f"{type(e).__name__}: {e} ({_DEBUG_HINT})", ExitCode.FAILED)
     else:
         if code:
             raise typer.Exit(code)

@@ -23,10 +23,20 @@ def add_config_paths(config_path: str | Path | None) -> None:
     Args:
         config_path: the config file given on the command line, or None (only the cwd is added).
     """
+    add_paths(config_paths(config_path))
+
+
+def config_paths(config_path: str | Path | None) -> list[str]:
+    """The folders `add_config_paths` puts on sys.path for a config file: its folder, then the cwd
+    (absolute; a run records them so that --resume finds the same modules from anywhere)."""
     folders = [Path(config_path).resolve().parent] if config_path is not None else []
     folders.append(Path(os.getcwd()).resolve())
-    for folder in reversed(folders):  # the config's folder ends up first
-        entry = str(folder)
+    return [str(f) for f in folders]
+
+
+def add_paths(folders: list[str]) -> None:
+    """Put `folders` at the front of sys.path in this order (each once)."""
+    for entry in reversed(folders):  # the first ends up first
         if entry not in sys.path:
             sys.path.insert(0, entry)
     # DataLoader workers started by spawn/forkserver rebuild sys.path from the parent's, so they see these too

@@ -188,6 +188,16 @@ def test_training_after_find_lr_is_bit_identical(loader_kind):
     assert all(torch.equal(a, b) for a, b in zip(without, params(model)))
 
 
+def test_find_lr_measures_the_tasks_metric_next_to_val_loss():
+    """With a val_loader the sweep measures the task's default metric (accuracy here) as the CLI does."""
+    val = DataLoader(blobs(96, seed=1), batch_size=32)
+    result = _sweep(val_loader=val, val_every=5)
+    measured = result.curve.dropna(subset=["val_loss"])
+    assert len(measured) >= 5
+    assert measured["val_acc"].notna().all() and measured["val_acc"].between(0, 1).all()
+    assert measured["val_acc"].max() > measured["val_acc"].iloc[0]  # it learns as the LR rises
+
+
 class Boom(Exception):
     pass
 
@@ -569,3 +579,17 @@ def test_load_config_and_train_are_the_cli_calls(tmp_path):
     assert summary["status"] == "completed" and summary["run_dir"] == str(tmp_path / "run")
     table = lrtool.compare(tmp_path / "run")
     assert table.loc[0, "command"] == "train" and table.loc[0, "status"] == "completed"
+
+
+@pytest.mark.parametrize("spec", ["onecycle", "cyclic", "sgdr", "warmup_cosine"])
+def test_stepping_past_the_plan_holds_the_last_lr(spec):
+    """One step too many in a hand-written loop must not start a second cycle (or restart)."""
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = lrtool.scheduler(opt, spec, steps_per_epoch=4, epochs=2)
+    lrs = []
+    for _ in range(14):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[7:] == [lrs[6]] * 7

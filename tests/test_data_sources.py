@@ -284,6 +284,18 @@ def test_user_modules_next_to_the_config_import_without_pythonpath(tmp_path):
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (project / "out" / "lr_find.csv").exists()
+    # --resume finds the same modules from anywhere: the run records where they were imported from
+    proc = subprocess.run([sys.executable, "-P", str(launcher), "train", "cfg/run.yaml", "--epochs", "1",
+                           "--out", "run"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary_path = project / "run" / "summary.json"
+    s = json.loads(summary_path.read_text())
+    assert s["import_paths"] == [str((project / "cfg").resolve()), str(project.resolve())]
+    summary_path.write_text(json.dumps({**s, "status": "interrupted"}))  # as a Ctrl-C after the last step leaves it
+    proc = subprocess.run([sys.executable, "-P", str(launcher), "train", "--resume", str(project / "run")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(summary_path.read_text())["status"] == "completed"
 
 
 def test_loader_options_reach_the_dataloader(tmp_path, monkeypatch):
@@ -307,3 +319,30 @@ def test_persistent_workers_without_workers_is_refused(tmp_path):
     result = invoke("find-lr", config, "--out", tmp_path / "run")
     assert result.exit_code == 2
     assert "data.persistent_workers: needs num_workers > 0, got num_workers 0" in result.output
+
+
+CLASSES_SOURCE = """
+    import torch
+
+    class Counted(torch.utils.data.Dataset):
+        classes = ["a", "b", "c", "d", "e"]  # five classes; the samples only show three
+        reads = 0
+
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            Counted.reads += 1
+            return torch.full((4,), float(i)), i % 3
+
+    def make():
+        return Counted()
+"""
+
+
+def test_a_datasets_classes_attribute_is_used_also_when_lrtool_splits_it(tmp_path, monkeypatch):
+    """The class count comes from `classes` (no pass over every item), through the train/val split."""
+    name = module(tmp_path, monkeypatch, "src_counted", CLASSES_SOURCE)
+    data = build_data(f"{name}:make", {}, val_fraction=0.25, seed=0, options=LoaderOptions())
+    assert data.task == Task("multiclass", 5)
+    assert sys.modules[name].Counted.reads <= 2  # the probe batch, not all 40 items

@@ -49,6 +49,34 @@ def test_failed_member_does_not_stop_the_sweep(tmp_path):
     assert "1 of 2 runs did not complete: onecycle-seed0" in res.output.replace("\n", " ")
 
 
+def test_an_interrupted_sequential_sweep_records_the_members_it_never_started(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from lrtool.run import engine
+
+    original = engine.optimizer_step
+    count = {"n": 0}
+
+    def interrupting(*a, **k):  # a Ctrl-C during the first member's third step
+        original(*a, **k)
+        count["n"] += 1
+        if count["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(engine, "optimizer_step", interrupting)
+    cfg = write_base_config(tmp_path)
+    out = tmp_path / "sweep"
+    res = invoke("train", cfg, "--schedule", "constant,cosine,cyclic", "--out", out)
+    assert res.exit_code == 130, res.output
+    parent = summary(out)
+    assert parent["status"] == "interrupted"
+    assert [(r["name"], r["status"]) for r in parent["runs"]] == [
+        ("constant-seed0", "interrupted"), ("cosine-seed0", "interrupted"), ("cyclic-seed0", "interrupted")]
+    assert [r.get("error") for r in parent["runs"][1:]] == ["not started: the sweep was stopped"] * 2
+    assert "3 of 3 runs did not complete" in res.output.replace("\n", " ")
+
+
 def test_sweep_validates_every_member_first(tmp_path):
     cfg = write_base_config(tmp_path)
     res = invoke("train", cfg, "--schedule", "constant,cyclik", "--out", tmp_path / "s")

@@ -305,3 +305,95 @@ def test_config_given_with_resume_is_noted_not_read(cfg_file, tmp_path, monkeypa
     assert res.exit_code == 0, res.output
     assert f"note: --resume uses the run's own {run / 'config.yaml'}; {cfg_file} is not read" in \
         res.output.replace("\n", "")
+
+
+NOISY_DATASET = '''
+import torch
+
+
+class Noisy(torch.utils.data.Dataset):
+    """A user Dataset whose __getitem__ draws random numbers (as random augmentation does)."""
+
+    def __init__(self, n=96):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, 6, generator=g)
+        self.y = (self.x[:, 0] > 0).long().tolist()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i] + 0.1 * torch.randn(6), self.y[i]
+
+
+def make():
+    return Noisy()
+'''
+
+
+def test_resume_mid_epoch_is_exact_for_a_dataset_that_draws_random_numbers(tmp_path, monkeypatch):
+    """The steps already done are cut from the sample order, not read: __getitem__'s draws stay in step."""
+    (tmp_path / "noisy_ds.py").write_text(NOISY_DATASET)
+    cfg = write_base_config(tmp_path, "noisy.yaml", "seed: 0\ndevice: cpu\n"
+                            "data: {name: 'noisy_ds:make', batch_size: 16}\nmodel: {name: mlp, hidden: [8]}\n"
+                            "optimizer: {name: SGD, lr: 0.05}\ntrain: {epochs: 2, log_every: 1, plots: false}\n")
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert invoke("train", cfg, "--out", full).exit_code == 0
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 6)  # mid-epoch 2 (5 steps an epoch)
+        assert invoke("train", cfg, "--out", cut).exit_code == 130
+    assert summary(cut)["progress"] == {"epoch": 1, "step": 6}
+    assert invoke("train", "--resume", cut).exit_code == 0
+
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in rs]
+
+    assert strip(rows(cut / "steps.csv")) == strip(rows(full / "steps.csv"))
+
+
+def test_checkpoints_load_with_a_plain_torch_load(cfg_file, tmp_path):
+    """torch.load's default (weights_only) reads them: only tensors and plain types, no numpy objects."""
+    out = tmp_path / "run"
+    assert invoke("train", cfg_file, "--out", out, "--epochs", "1").exit_code == 0
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(out / "checkpoints" / name)
+        assert state["progress"]["epoch"] == 1 and state["model"]
+    model = torch.load(out / "checkpoints" / "best.pt")["model"]
+    assert all(isinstance(v, torch.Tensor) for v in model.values())
+
+
+BLOWS_UP_IN_EVAL = '''
+import torch
+
+
+class Net(torch.nn.Module):
+    """Finite while training; from the 2nd validation on its outputs are inf (weights blown up)."""
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        self.fc = torch.nn.Linear(input_shape[0], num_classes)
+        self.evals = 0
+
+    def train(self, mode=True):
+        if not mode:
+            self.evals += 1
+        return super().train(mode)
+
+    def forward(self, x):
+        out = self.fc(x)
+        return out if self.training or self.evals < 4 else out * float("inf")
+'''
+
+
+def test_a_non_finite_validation_loss_ends_the_run_diverged(tmp_path):
+    """Training losses can stay finite (huge) while the weights blow up between log points."""
+    (tmp_path / "blows_up.py").write_text(BLOWS_UP_IN_EVAL)
+    cfg = write_base_config(tmp_path, text=BASE.replace("{name: mlp, hidden: [16], dropout: 0.1}",
+                                                        "{name: 'blows_up:Net'}"))
+    out = tmp_path / "run"
+    res = invoke("train", cfg, "--out", out)
+    assert res.exit_code != 0, res.output
+    s = summary(out)
+    assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite"
+    assert "validation loss became non-finite after epoch 2" in s["stop"]["message"]
+    assert torch.load(out / "checkpoints" / "last.pt")["progress"]["epoch"] == 1  # the last good one

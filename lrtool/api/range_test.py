@@ -218,7 +218,9 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     import torch
     import yaml
 
+    from .. import metrics
     from ..data.batches import check_reiterable
+    from ..optim import outputs_probabilities
     from ..run.build import Setup
     from ..run.engine import Precision
     from ..run.finder import run_find_lr
@@ -244,8 +246,11 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
                        "diverge_threshold": diverge_threshold,
                        "val_every": val_every if val_loader is not None else 0}}
     cfg = _validated(doc, "find_lr()")
+    task = _probe_task(model, val_loader, dev) if val_loader is not None and val_every else None
+    measured = {} if task is None else {"metric_names": tuple(metrics.resolve(None, *task)), "task": task,
+                                        "probabilities": outputs_probabilities(criterion)}
     setup = Setup(cfg, dev, Precision(precision, dev), torch.Generator(), _Loaders(train_loader, val_loader),
-                  model, optimizer, criterion)
+                  model, optimizer, criterion, **measured)
     facts = {"top": {"seed": None, "source": "python"}, "sweep": {"batch_size": batch_size}}
     if out is not None:
         run = _ApiRun(RunDir.create(out, "python", "find-lr").path, True, facts)
@@ -270,6 +275,38 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
         cause = e.__cause__  # nothing was kept on disk, so the message names no directory
         raise RunFailed(f"range test failed: {type(cause).__name__}: {cause}") from cause
     return RangeTest(summary, run.rows, run.path if run.writes else None, f"{title} ({summary['stop']['reason']})")
+
+
+def _probe_task(model: Any, val_loader: Any, device: Any) -> tuple[str, int] | None:
+    """(task, output width) read from the model's output on the first validation batch, for the metric the
+    sweep measures next to val_loss (the task's default: accuracy, mae, ...); None when it cannot tell.
+
+    The loader and every RNG are put back as they were: training after find_lr stays bit-identical.
+    """
+    import torch
+
+    from ..data.batches import LoaderState, adapted, call_model
+    from ..data.task import infer_task
+    from ..run.engine import rng_state, set_rng_state
+
+    state, rngs = LoaderState(val_loader), rng_state()  # python, numpy and torch (a Dataset may draw from any)
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            x, y = next(adapted(val_loader, device, "find_lr: val_loader"))
+            model.eval()
+            out = call_model(model, x)
+        if not isinstance(y, torch.Tensor) or not isinstance(out, torch.Tensor) or out.dim() != 2:
+            return None
+        classes = out.shape[1] if not y.is_floating_point() and y.dim() == 1 else None
+        found = infer_task(y.reshape(len(y), -1) if y.dim() == 1 and classes is None else y, num_classes=classes)
+    except Exception:  # noqa: BLE001 - no metric then; the sweep itself reports a model or loader that fails
+        return None
+    finally:
+        model.train(was_training)
+        state.restore()
+        set_rng_state(rngs)
+    return found.kind, int(found.num_outputs)
 
 
 def _progress_bar() -> Any:

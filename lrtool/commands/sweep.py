@@ -82,7 +82,12 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
         codes.append(code)
         record["runs"].append(entry)
         parent.write_summary(record)
-        if code.interrupted:
+        if code.interrupted:  # the members after it are recorded as never started, as the parallel sweep does
+            for later, _cfg, _t in plans[i:]:
+                console.print(f"run {later} was not started: the sweep was stopped", markup=False)
+                record["runs"].append({"name": later, "dir": later, "status": "interrupted",
+                                       "error": "not started: the sweep was stopped"})
+            parent.write_summary(record)
             break
     interrupted = any(c.interrupted for c in codes)
     record.update(status="interrupted" if interrupted else "completed" if not any(codes) else "failed",

@@ -48,6 +48,7 @@ def resume_config(run_dir: Path, *, other_options: bool) -> Any:
         The run's own validated config.
     """
     from ..config import load_config
+    from ..imports import add_paths
     from ..rundir import read_run_summary
 
     if other_options:
@@ -57,6 +58,8 @@ def resume_config(run_dir: Path, *, other_options: bool) -> Any:
     summary = read_run_summary(run_dir, "--resume", "train", files=("config.yaml", "summary.json"))
     if summary.get("status") == "completed":
         raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
+    # the user's modules ('module:callable') are found where the original config and cwd found them
+    add_paths([str(p) for p in summary.get("import_paths") or [] if isinstance(p, str)])
     return load_config(run_dir / "config.yaml")
 
 

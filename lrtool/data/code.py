@@ -151,7 +151,10 @@ def _loaded(parts: dict[str, Any], task: str | None, options: LoaderOptions, key
     """Datasets (or pairs, wrapped as TensorDatasets) read through DataLoaders."""
     datasets = {name: torch.utils.data.TensorDataset(*p) if _is_pair(p) else p for name, p in parts.items()}
     train = datasets["train"]
-    classes = getattr(train, "classes", None)
+    base = train
+    while isinstance(base, torch.utils.data.Subset):  # the train part lrtool split off the user's Dataset
+        base = base.dataset
+    classes = getattr(base, "classes", None)
     num_classes = len(classes) if isinstance(classes, (list, tuple)) and classes else None
     if task is not None and task != MULTICLASS or num_classes is not None:
         # the task or the class count is known: one target shows the shape, no pass over the data

@@ -6,6 +6,7 @@ across ranks under torchrun the same way.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -63,14 +64,15 @@ class TensorSplit(_Split):
         return self.x.device
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
-                drop_last: bool = False,
-                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                drop_last: bool = False, shard: tuple[int, int] | None = None,
+                skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over the split: every sample once (at most once with drop_last).
 
         Args:
             batch_size: samples per batch.
             shuffle: visit samples in the order of `torch.randperm(n, generator=generator)`;
                 otherwise in stored order.
+            skip: leave out the pass's first `skip` batches (a run resumed mid-epoch).
             generator: a CPU generator for the order (torch's global one when None).
             drop_last: leave out the final, smaller batch.
             shard: (rank, world size) under torchrun, or None. Shuffled: every rank draws the same
@@ -81,6 +83,10 @@ class TensorSplit(_Split):
         Returns:
             An iterator of (inputs, labels) on the split's device.
         """
+        if skip:
+            yield from itertools.islice(self.batches(batch_size, shuffle=shuffle, generator=generator,
+                                                     drop_last=drop_last, shard=shard), skip, None)
+            return
         n = len(self)
         if shard is not None and not shuffle:
             lo, hi = _shard_bounds(n, shard)
@@ -169,6 +175,8 @@ class LoaderSplit(_Split):
         self.options = options or LoaderOptions()
         self.device = torch.device(device)
         self.task = task
+        # where worker seeds come from: the run's seed (torch.initial_seed(), which reads no RNG state)
+        self._seeds = torch.Generator().manual_seed(torch.initial_seed() + 1)
         # one DataLoader kept per split so persistent workers survive between passes
         self._cached: tuple[tuple[int, bool], torch.utils.data.DataLoader, _Order] | None = None
 
@@ -199,8 +207,8 @@ class LoaderSplit(_Split):
         return self.adapt(collate([self.dataset[i] for i in range(min(n, len(self)))]))
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
-                drop_last: bool = False,
-                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                drop_last: bool = False, shard: tuple[int, int] | None = None,
+                skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over the split: every sample once (at most once with drop_last).
 
         The shuffled order is `torch.randperm(n, generator=generator)`, exactly as for
@@ -213,6 +221,9 @@ class LoaderSplit(_Split):
             generator: a CPU generator for the order (torch's global one when None).
             drop_last: leave out the final, smaller batch.
             shard: (rank, world size) under torchrun, or None: this rank's part, as for TensorSplit.
+            skip: leave out the pass's first `skip` batches (a run resumed mid-epoch). They are cut from
+                the sample order, so the Dataset never reads them: a `__getitem__` that draws random
+                numbers (augmentation) draws the same ones as the uninterrupted run.
 
         Returns:
             An iterator of (inputs, labels) on the split's device.
@@ -228,6 +239,8 @@ class LoaderSplit(_Split):
             # every rank part is batch_size long but the last, so the loader's batches line up with them
             parts = list(_rank_batches(torch.randperm(len(self), generator=generator), batch_size, drop_last, shard))
             order.order = torch.cat(parts).tolist() if parts else []
+        if skip:
+            order.order = list(order.order)[skip * batch_size:]
         for batch in loader:
             yield self.adapt(batch)
 
@@ -258,8 +271,13 @@ class LoaderSplit(_Split):
             return self._cached[1], self._cached[2]
         order = _Order(len(self))
         o = self.options
+        # each pass's iterator draws its workers' base seed from this generator, not from torch's global RNG:
+        # the Dataset's own random draws (augmentation in __getitem__) then follow only the seeded global RNG,
+        # and a run resumed mid-epoch (one iterator fewer) draws the same ones as the uninterrupted run
+        seeds = torch.Generator().manual_seed(int(torch.randint(2**62, (), generator=self._seeds)))
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=batch_size, sampler=order, drop_last=drop_last, collate_fn=o.collate_fn,
+            generator=seeds,
             num_workers=o.num_workers,
             persistent_workers=o.num_workers > 0 if o.persistent_workers is None else o.persistent_workers,
             pin_memory=self.device.type == "cuda" if o.pin_memory is None else o.pin_memory)

@@ -57,7 +57,11 @@ def rng_state() -> dict[str, Any]:
     """Every RNG state a run touches, to put back exactly later."""
     import numpy as np
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # numpy's key array as a tensor: a checkpoint then holds only tensors and plain types, which a plain
+    # torch.load (weights_only, torch's default) reads
+    numpy_state = (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -67,7 +71,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     import numpy as np
 
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, *rest = state["numpy"]
+    if isinstance(keys, torch.Tensor):  # as rng_state() keeps it (checkpoints before 2026-11-30: an array)
+        keys = keys.cpu().numpy().astype(np.uint32)
+    np.random.set_state((kind, keys, *rest))
     # .cpu(): a checkpoint loaded with map_location=cuda has its RNG states moved to the GPU
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state:

@@ -42,8 +42,16 @@ class LrtoolScheduler(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        """The LR of every group for optimizer step `last_epoch` (the next one to be taken)."""
-        return self.schedule.lr(self.last_epoch)
+        """The LR of every group for optimizer step `last_epoch` (the next one to be taken).
+
+        Past the plan's steps (epochs x steps_per_epoch) the LR stays at the last step's: a loop that
+        steps once too often gets no second one-cycle or restart (torch's OneCycleLR raises there).
+        """
+        return self.schedule.lr(self._planned(self.last_epoch))
+
+    def _planned(self, step: int) -> int:
+        """`step`, held at the plan's last step."""
+        return min(step, max(0, self.plan.total_steps - 1))
 
     def step(self, metric: float | None = None) -> None:  # type: ignore[override]
         """Advance one optimizer step; ``step(metric)`` also observes the metric (see ``observe``).
@@ -88,7 +96,7 @@ class LrtoolScheduler(LRScheduler):
 
     def _set_momentum(self) -> None:
         """Write the schedule's momentum (or beta1) for the next step, when it cycles one."""
-        momenta = self.schedule.momentum(self.last_epoch)
+        momenta = self.schedule.momentum(self._planned(self.last_epoch))
         if momenta is not None:
             set_lr_and_momentum(self.optimizer, [g["lr"] for g in self.optimizer.param_groups], momenta)
 

@@ -16,6 +16,7 @@ import torch
 
 from .. import metrics
 from ..errors import ExitCode, RunFailed, one_line
+from ..imports import config_paths
 from ..loggers import Loggers, open_loggers
 from ..optim import set_lr_and_momentum
 from ..rundir import RunDir, higher_is_better, now_iso, read_csv_rows, versions
@@ -69,6 +70,7 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume), loggers=loggers)
     epochs_log = run.csv(EPOCHS_CSV, epoch_columns(setup.metric_columns), append=bool(resume))
     status, bad_step, error, clean = "completed", None, None, True
+    bad_val = None  # the epoch whose validation loss was non-finite
     test = None
     lrs = schedule.lr(max(0, p.step - 1))
     last_plot = time.perf_counter()
@@ -103,6 +105,11 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                     break
                 row = _end_epoch(setup, schedule, p, epochs_log, t0, lrs)
                 loggers.log_epoch(row)
+                if tc.on_nan == "stop" and not math.isfinite(row.get("val_loss", 0.0)):
+                    # the weights blew up between log points (huge but finite training losses): the last
+                    # good checkpoint is the previous epoch's, so this one is not saved
+                    status, bad_val = "diverged", p.epoch
+                    break
                 with stop.shielded():  # last.pt, best.pt and the summary that names them: all or none
                     _save_epoch(setup, run, schedule, p, row)
                 if stop.again is not None:  # a second signal while they were written: stop now
@@ -137,6 +144,11 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
         epochs_log.abandon()
         if status == "interrupted":
             return _stop_interrupted(setup, run, schedule, p, t0, stop, clean, loggers)
+        if status == "diverged" and bad_step is None:
+            message = (f"validation loss became non-finite after epoch {bad_val} (lr {lrs[0]:.3g}); "
+                       f"the last good checkpoint is checkpoints/last.pt")
+            return _finish(run, status, p, t0, stop, plots=tc.plots, loggers=loggers,
+                           stop={"reason": "non_finite", "step": p.step, "message": message})
         if status == "diverged":
             message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
                        f"the last good checkpoint is checkpoints/last.pt")
@@ -223,6 +235,8 @@ def _start_summary(setup: Any, run: RunDir, plan: RunPlan, schedule_name: str, c
         "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
         "resumed": summary.get("resumed", 0) + (1 if resume else 0), "task": setup.task[0],
         "metrics": list(setup.metric_columns), "monitor": setup.monitor,
+        # where the config's 'module:callable' names were imported from: --resume looks there too
+        "import_paths": summary.get("import_paths") if resume else config_paths(config_path),
     })
     if dist.is_distributed():
         summary.update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
@@ -250,10 +264,9 @@ def _epoch_steps(setup: Any, p: Progress) -> Iterator[list]:
     else:
         setup.generator.set_state(p.epoch_gen_state)
     accumulate = setup.cfg.train.accumulate
+    # the steps already done are cut from the order, not read: the Dataset's own random draws stay in step
     batches = setup.data.train.batches(setup.cfg.data.batch_size, shuffle=True, generator=setup.generator,
-                                       **dist.sharded())
-    for _ in range(p.epoch_steps * accumulate):
-        next(batches, None)
+                                       skip=p.epoch_steps * accumulate, **dist.sharded())
     return _chunks(batches, accumulate)
 
 

@@ -84,6 +84,7 @@ class RunSummary(_Part):
     status: Status | None = None
     command: str | None = None  # train | find-lr | sweep | compare
     config: str | None = None
+    import_paths: list[str] | None = None  # train: the config's folder and the cwd, for --resume's imports
     schedule: str | None = None
     started: str | None = None
     ended: str | None = None
