@@ -218,7 +218,9 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     if text:
         console.print("paste into your config (or use `lrtool train --lr-from`):")
         console.print(text, markup=False, highlight=False)
-    console.print(f"wrote {path}/ (lr_find.csv, lr_find.png, summary.json, config.yaml)")
+    written = [n for n in ("lr_find.csv", "lr_find.png", "summary.json", "config.yaml", "classes.json")
+               if (path / n).is_file()]
+    console.print(f"wrote {path}/ ({', '.join(written)})")
 
 
 ScheduleOpt = Annotated[Optional[str], typer.Option(

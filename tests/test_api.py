@@ -593,3 +593,8 @@ def test_stepping_past_the_plan_holds_the_last_lr(spec):
         sched.step()
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs[7:] == [lrs[6]] * 7
+
+
+def test_preview_with_an_optimizer_name_instead_of_an_optimizer_is_one_line():
+    with pytest.raises(lrtool.LrtoolError, match=r"^preview: optimizer: expected a torch.optim.Optimizer"):
+        lrtool.preview("onecycle", steps_per_epoch=4, epochs=2, optimizer="Adam")

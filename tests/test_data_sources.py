@@ -18,7 +18,7 @@ from lrtool.data.batches import split_batch
 from lrtool.errors import LrtoolError
 from lrtool.run import engine
 
-from .conftest import invoke
+from .conftest import invoke, write_base_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -346,3 +346,28 @@ def test_a_datasets_classes_attribute_is_used_also_when_lrtool_splits_it(tmp_pat
     data = build_data(f"{name}:make", {}, val_fraction=0.25, seed=0, options=LoaderOptions())
     assert data.task == Task("multiclass", 5)
     assert sys.modules[name].Counted.reads <= 2  # the probe batch, not all 40 items
+
+
+RAGGED_SOURCE = """
+    import torch
+
+    class Ragged(torch.utils.data.Dataset):
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return torch.arange(1 + i % 4), i % 2  # token ids of different lengths
+
+    def make():
+        return Ragged()
+"""
+
+
+def test_samples_of_different_sizes_without_a_collate_fn_are_a_one_line_error(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_ragged", RAGGED_SOURCE)
+    cfg = write_base_config(tmp_path, "ragged.yaml", f"device: cpu\ndata: {{name: '{name}:make', batch_size: 4}}\n"
+                            "model: {name: mlp}\n")
+    res = invoke("find-lr", cfg, "--out", tmp_path / "run")
+    assert res.exit_code == 2, res.output
+    assert "data: the Dataset's samples cannot be collated into a batch" in res.output
+    assert "data.collate_fn" in res.output and "Traceback" not in res.output

@@ -421,7 +421,8 @@ def test_the_wrote_line_names_only_files_really_written(tmp_path, monkeypatch, p
     else:
         assert drawn == set() and not any(f in line for f in figures)
         why = "train.plots is false" if plots == "off" else "drawing them failed, see the warning above"
-        assert line == f"wrote {out}/ (steps.csv, epochs.csv, summary.json, checkpoints/); no plots ({why})"
+        files = "steps.csv, epochs.csv, summary.json, config.yaml, checkpoints/"
+        assert line == f"wrote {out}/ ({files}); no plots ({why})"
 
 
 def test_every_file_of_a_run_follows_the_umask(tmp_path):

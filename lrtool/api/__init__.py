@@ -108,6 +108,10 @@ def preview(spec: str | dict[str, Any], *, steps_per_epoch: int, epochs: int, lr
     if optimizer is not None:
         from ..run.plan import base_momenta
 
+        if not hasattr(optimizer, "param_groups"):  # e.g. the name "Adam": the optimizer itself is needed
+            raise LrtoolError(f"preview: optimizer: expected a torch.optim.Optimizer (its param groups give the "
+                              f"LRs), got {type(optimizer).__name__} {optimizer!r}; for plain numbers use lr=")
+
         lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
         momenta = base_momenta(optimizer)
     else:

@@ -21,7 +21,7 @@ class TrainResult(RunResult):
         and why plots are missing when they are."""
         path = self.run_dir
         names = [n for n in ("steps.csv", "epochs.csv") if (path / n).is_file()] + list(self.figures or [])
-        names += [n for n in ("summary.json",) if (path / n).is_file()]
+        names += [n for n in ("summary.json", "config.yaml", "classes.json") if (path / n).is_file()]
         if (path / "checkpoints").is_dir() and any((path / "checkpoints").iterdir()):
             names.append("checkpoints/")
         why = " (train.plots is false)" if self.figures is None else \

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from ..errors import LrtoolError
+from ..errors import LrtoolError, one_line
 from .batches import split_batch, to_device
 from .task import Task, as_targets
 
@@ -204,7 +204,15 @@ class LoaderSplit(_Split):
     def probe(self, n: int = 2) -> tuple[Any, Any]:
         """The first `n` samples collated into one batch, in this process (no workers started)."""
         collate = self.options.collate_fn or torch.utils.data.default_collate
-        return self.adapt(collate([self.dataset[i] for i in range(min(n, len(self)))]))
+        samples = [self.dataset[i] for i in range(min(n, len(self)))]
+        try:
+            batch = collate(samples)
+        except (RuntimeError, TypeError) as err:  # e.g. token lists of different lengths
+            hint = "; samples of different sizes need a data.collate_fn that pads them" \
+                if self.options.collate_fn is None else ""
+            raise LrtoolError(f"{self.options.key}: the Dataset's samples cannot be collated into a batch: "
+                              f"{one_line(err)}{hint}") from err
+        return self.adapt(batch)
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
                 drop_last: bool = False, shard: tuple[int, int] | None = None,
