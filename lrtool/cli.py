@@ -506,8 +506,11 @@ def _prepare_exit(code: int) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, leave)
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, leave)
+    except ValueError:  # main() called from another thread: signals stay as they are
+        pass
     gc.freeze()
 
 
