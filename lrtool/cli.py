@@ -6,7 +6,6 @@ Heavy packages (torch, torchvision, pandas, matplotlib) are imported inside the 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -491,15 +490,14 @@ def _prepare_exit(code: int) -> None:
     - `gc.freeze()`: the shutdown skips the cyclic collection of every object torch, dynamo and
       matplotlib made (about 1-2 s after a run); refcounted objects are still finalised, and every
       file, CSV and logger was closed by the command before this point.
-    - A SIGINT or SIGTERM during the shutdown (a second Ctrl-C after an interrupted run) exits at once
-      with the command's exit code, instead of a KeyboardInterrupt traceback from a finaliser.
+    - SIGINT and SIGTERM are ignored for the rest of the shutdown (now a fraction of a second): a second
+      Ctrl-C after an interrupted run neither prints a KeyboardInterrupt traceback from a finaliser nor
+      replaces the command's exit code. An ignored signal is the one kind the interpreter's own
+      finalisation does not reset to the default (which would kill the process with the signal).
     Only the console entry point does this: the in-process CliRunner of the tests keeps its process as is.
     """
     import gc
     import signal
-
-    def leave(signum: int, frame: Any) -> None:
-        os._exit(code)
 
     try:
         sys.stdout.flush()
@@ -508,7 +506,7 @@ def _prepare_exit(code: int) -> None:
         pass
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, leave)
+            signal.signal(sig, signal.SIG_IGN)
     except ValueError:  # main() called from another thread: signals stay as they are
         pass
     gc.freeze()

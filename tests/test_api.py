@@ -293,8 +293,9 @@ def test_dict_batches_go_to_model_kwargs_and_regression_works():
     loader = DataLoader(TensorDataset(xs, xs.sum(1, keepdim=True)), batch_size=32)
     result = lrtool.find_lr(reg, torch.optim.SGD(reg.parameters(), lr=0.1), nn.MSELoss(), loader,
                             val_loader=loader, val_every=10, **QUICK)
-    assert result.curve["val_loss"].notna().any() and result.curve["val_acc"].isna().all()
-    assert result.plot() is not None
+    assert result.curve["val_loss"].notna().any() and "val_acc" not in result.curve.columns
+    assert result.curve["val_mae"].notna().any()  # the regression's metric
+    assert len(result.plot().axes) == 2  # loss and val_mae panels
 
 
 # --------------------------------------------------------------------------- files
@@ -598,3 +599,17 @@ def test_stepping_past_the_plan_holds_the_last_lr(spec):
 def test_preview_with_an_optimizer_name_instead_of_an_optimizer_is_one_line():
     with pytest.raises(lrtool.LrtoolError, match=r"^preview: optimizer: expected a torch.optim.Optimizer"):
         lrtool.preview("onecycle", steps_per_epoch=4, epochs=2, optimizer="Adam")
+
+
+def test_find_lr_on_a_regression_measures_val_mae_in_the_curve():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 8, generator=g)
+    data = TensorDataset(x, x[:, :1] * 2 + 0.1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    result = lrtool.find_lr(model, opt, nn.MSELoss(), DataLoader(data, batch_size=16, shuffle=True),
+                            val_loader=DataLoader(data, batch_size=64), val_every=5, **QUICK)
+    assert "val_acc" not in result.curve.columns
+    measured = result.curve.dropna(subset=["val_loss"])
+    assert len(measured) >= 3 and measured["val_mae"].notna().all()

@@ -417,7 +417,7 @@ def test_the_wrote_line_names_only_files_really_written(tmp_path, monkeypatch, p
     if plots == "on":
         assert drawn == figures
         assert line == (f"wrote {out}/ (steps.csv, epochs.csv, lr.png, loss.png, metrics.png, summary.json, "
-                        "checkpoints/)")
+                        "config.yaml, checkpoints/)")
     else:
         assert drawn == set() and not any(f in line for f in figures)
         why = "train.plots is false" if plots == "off" else "drawing them failed, see the warning above"

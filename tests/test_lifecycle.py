@@ -690,3 +690,22 @@ def test_best_pt_keeps_its_content_when_last_pt_is_rewritten(tmp_path, monkeypat
     checkpoint._duplicate(last, best)  # an existing best.pt is replaced
     assert best.read_bytes() == b"epoch 2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_a_signal_while_the_run_is_being_set_up_ends_it_interrupted_not_running(cfg, tmp_path, monkeypatch):
+    """Between the summary saying `running` and the first step (loggers, metrics, CSVs opened)."""
+    real = trainer.open_loggers
+
+    def signalled(*a, **k):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "open_loggers", signalled)
+        res = invoke("train", cfg, "--out", run)
+    assert res.exit_code == 130, res.output
+    s = summary(run)
+    assert s["status"] == "interrupted" and s["exit_code"] == 130
+    assert invoke("train", "--resume", run).exit_code == 0
+    assert summary(run)["status"] == "completed"

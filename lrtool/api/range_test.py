@@ -58,29 +58,32 @@ class RangeTest:
     @property
     def curve(self) -> "pd.DataFrame":
         """One row per optimizer step: step, lr, loss (raw), smoothed_loss (bias-corrected EMA), and
-        val_loss, val_acc (NaN between validations) when a val_loader was given."""
+        val_loss and the task's metric (val_acc, val_mae, ...; NaN between validations) when a val_loader
+        was given."""
         import pandas as pd
 
         from ..rundir import columns as C
 
-        has_val = any(C.VAL_LOSS in r for r in self.rows)
-        columns = C.FIND_COLUMNS + (C.FIND_VAL_COLUMNS if has_val else ())
+        measured = [k for r in self.rows for k in r if k.startswith("val_")]
+        columns = C.FIND_COLUMNS + tuple(dict.fromkeys(sorted(measured, key=lambda k: k != C.VAL_LOSS)))
         return pd.DataFrame(self.rows, columns=list(columns), dtype=float).astype({C.STEP: int})
 
     def plot(self, ax: Any = None) -> Any:
         """Loss against LR with the suggestions and the cyclic bounds marked (the figure find-lr saves).
 
         Args:
-            ax: a matplotlib Axes to draw into; None: a new Figure (with a validation-accuracy panel
-                when measured). A Jupyter cell that ends with it shows it inline.
+            ax: a matplotlib Axes to draw into; None: a new Figure (with a panel of the validation
+                metric when measured). A Jupyter cell that ends with it shows it inline.
 
         Returns:
             The matplotlib Figure.
         """
         from ..plots import lr_find_figure
+        from ..rundir import columns as C
 
+        metric = next((k for r in self.rows for k in r if k.startswith("val_") and k != C.VAL_LOSS), None)
         return lr_find_figure(self.rows, self._raw, title=self._title, log_x=self._raw["sweep"]["mode"] == "exp",
-                              ax=ax)
+                              ax=ax, metric=metric)
 
     def to_yaml(self) -> str:
         """The suggestions as a config snippet (optimizer.lr, cyclic and one-cycle bounds); "" if none."""

@@ -94,16 +94,17 @@ def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
                       device=device, key="data", task=d.task, options=options)
 
 
-def build(cfg: Config, compile_model: bool = False, metrics_measured: bool = True) -> Setup:
+def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | None = True) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
     Args:
         cfg: a validated config.
         compile_model: wrap the model in torch.compile when train.compile is set (train only:
             a range test is too short to repay the compile time).
-        metrics_measured: the command measures train.metrics (False: a range test without validation).
-            When False the metrics are still checked against the task and the first batch's targets,
-            but torchmetrics (about 2.5 s to import) is neither imported nor run.
+        metrics_measured: the command measures train.metrics; None: only on a validation split (a range
+            test that validates); False: never (a range test without validation). When they are not
+            measured the metrics are still checked against the task and the first batch's targets, but
+            torchmetrics (about 2.5 s to import) is neither imported nor run.
 
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
@@ -131,7 +132,8 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool = Tru
     task = metrics.task_of(data)
     names = tuple(metrics.resolve(cfg.train.metrics, *task))
     monitor = _monitor(cfg, names, has_val=data.val is not None)
-    _check_first_batch(cfg, data, model, loss_fn, names, task, library=metrics_measured)
+    measured = bool(metrics_measured) or (metrics_measured is None and data.val is not None)
+    _check_first_batch(cfg, data, model, loss_fn, names, task, library=measured)
     eval_net = net = model
     if dist.is_distributed():  # under torchrun: one process per rank, gradients all-reduced by DDP
         engine.seed_everything(dist.rank_seed(cfg.seed))  # each rank its own dropout/augmentation draws

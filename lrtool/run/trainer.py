@@ -57,28 +57,30 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
     if schedule.needs_metric:  # before any work: a plateau schedule needs a metric the run measures
         metrics.check_monitor(schedule.monitor, setup.metric_names, setup.data.val is not None,
                               key="schedule.monitor")
-    _start_summary(setup, run, plan, schedule_name, config_path, resume, changes)
-    if schedule.notes:  # a legal but suspicious plan: kept with the run, as find-lr keeps its notes
-        run.update_summary(notes=list(schedule.notes))
-    t_open = time.perf_counter()
-    loggers = open_loggers(setup.cfg, run, command="train", resume_step=p.step if resume else None, tags=tags)
-    t0 += time.perf_counter() - t_open  # the loggers' start (MLflow's database) is not training time
     stop = StopFlag()
-    setup.train_metrics = setup.new_metrics()  # running over the epoch, on the device
-    if resume is not None and p.epoch_steps:  # rank 0 carries the epoch's metric states for every rank
-        setup.train_metrics.load_state(p.metric_states, zero=dist.rank() > 0)
-    log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume), loggers=loggers)
-    epochs_log = run.csv(EPOCHS_CSV, epoch_columns(setup.metric_columns), append=bool(resume))
-    status, bad_step, error, clean = "completed", None, None, True
-    bad_val = None  # the epoch whose validation loss was non-finite
-    test = None
-    lrs = schedule.lr(max(0, p.step - 1))
-    last_plot = time.perf_counter()
-    if live is not None:
-        live.start(plan, p, monitor=setup.monitor)
-    setup.model.train()
-    # the handlers stay installed until the status is written, so that no signal leaves it `running`
+    # the handlers are installed before the summary says `running` and stay until it says how the run
+    # ended: a signal at any point in between stops the run at its next step, never leaves it `running`
     with stop.installed():
+        _start_summary(setup, run, plan, schedule_name, config_path, resume, changes)
+        if schedule.notes:  # a legal but suspicious plan: kept with the run, as find-lr keeps its notes
+            run.update_summary(notes=list(schedule.notes))
+        t_open = time.perf_counter()
+        loggers = open_loggers(setup.cfg, run, command="train", resume_step=p.step if resume else None,
+                               tags=tags)
+        t0 += time.perf_counter() - t_open  # the loggers' start (MLflow's database) is not training time
+        setup.train_metrics = setup.new_metrics()  # running over the epoch, on the device
+        if resume is not None and p.epoch_steps:  # rank 0 carries the epoch's metric states for every rank
+            setup.train_metrics.load_state(p.metric_states, zero=dist.rank() > 0)
+        log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume), loggers=loggers)
+        epochs_log = run.csv(EPOCHS_CSV, epoch_columns(setup.metric_columns), append=bool(resume))
+        status, bad_step, error, clean = "completed", None, None, True
+        bad_val = None  # the epoch whose validation loss was non-finite
+        test = None
+        lrs = schedule.lr(max(0, p.step - 1))
+        last_plot = time.perf_counter()
+        if live is not None:
+            live.start(plan, p, monitor=setup.monitor)
+        setup.model.train()
         try:
             while p.epoch < plan.epochs and status == "completed":
                 for micro in _epoch_steps(setup, p):
@@ -330,8 +332,9 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
     measured = {k: v for k, v in row.items() if k not in (EPOCH, STEP, "lr", TIME_S)}
     if schedule.needs_metric:
         schedule.observe(p.epoch - 1, measured[schedule.monitor])
+    blown_up = not math.isfinite(measured.get("val_loss", 0.0))  # no best of an epoch that ends the run diverged
     for name, value in measured.items():
-        if value is not None and _improved(name, value, p.best):
+        if value is not None and not blown_up and _improved(name, value, p.best):
             p.best[name] = {"value": value, "epoch": p.epoch, "step": p.step}
             if name == setup.monitor:
                 p.best["_new"] = True
