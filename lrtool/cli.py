@@ -478,13 +478,11 @@ def main() -> None:
     """The `lrtool` command: run it, then leave the interpreter quickly and quietly."""
     try:
         app()
-    except SystemExit as e:
-        _prepare_exit(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))
-        raise
-    _prepare_exit(0)
+    finally:  # app() ends with SystemExit, which goes on to the interpreter
+        _prepare_exit()
 
 
-def _prepare_exit(code: int) -> None:
+def _prepare_exit() -> None:
     """Make the interpreter's shutdown short and signal-proof; everything is already written.
 
     - `gc.freeze()`: the shutdown skips the cyclic collection of every object torch, dynamo and
@@ -499,11 +497,6 @@ def _prepare_exit(code: int) -> None:
     import gc
     import signal
 
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)

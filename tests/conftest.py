@@ -7,6 +7,8 @@ helper), so they stay in the format the tool itself writes.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -85,3 +87,19 @@ def error(fn, *args, **kwargs) -> str:
         fn(*args, **kwargs)
     assert "\n" not in str(info.value)
     return str(info.value)
+
+
+def interrupt_at(monkeypatch, step: int, sig: int = signal.SIGINT) -> None:
+    """Send a real signal to this process right after optimizer step `step` (counted from the patch on)."""
+    from lrtool.run import engine
+
+    original = engine.optimizer_step
+    count = {"n": 0}
+
+    def wrapped(*a, **k):
+        original(*a, **k)
+        count["n"] += 1
+        if count["n"] == step:
+            os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(engine, "optimizer_step", wrapped)

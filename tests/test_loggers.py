@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 from pathlib import Path
 
@@ -12,9 +10,8 @@ import pytest
 import yaml
 
 from lrtool.loggers import flatten
-from lrtool.run import engine
 
-from .conftest import invoke, rows, summary
+from .conftest import interrupt_at, invoke, rows, summary
 
 BASE = """\
 seed: 0
@@ -61,20 +58,6 @@ def client(uri: str):
 
 def history(c, run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in c.get_metric_history(run_id, key))
-
-
-def _interrupt_at(monkeypatch, step: int) -> None:
-    """SIGINT to this process right after optimizer step `step` (as test_train does)."""
-    original = engine.optimizer_step
-    count = {"n": 0}
-
-    def wrapped(*a, **k):
-        original(*a, **k)
-        count["n"] += 1
-        if count["n"] == step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(engine, "optimizer_step", wrapped)
 
 
 # --------------------------------------------------------------------------- TensorBoard
@@ -195,7 +178,7 @@ def test_mlflow_status_mirrors_diverged_and_interrupted_and_resume_continues_the
 
     cut = tmp_path / "cut"
     with monkeypatch.context() as m:
-        _interrupt_at(m, 7)
+        interrupt_at(m, 7)
         res = invoke("train", cfg_file, "--out", cut, "--logger", "mlflow",
                      "--set", f"train.mlflow.tracking_uri={store}")
     assert res.exit_code == 130, res.output

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from .conftest import invoke, summary, write_base_config
+from .conftest import interrupt_at, invoke, summary, write_base_config
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +50,7 @@ def test_failed_member_does_not_stop_the_sweep(tmp_path):
 
 
 def test_an_interrupted_sequential_sweep_records_the_members_it_never_started(tmp_path, monkeypatch):
-    import os
-    import signal
-
-    from lrtool.run import engine
-
-    original = engine.optimizer_step
-    count = {"n": 0}
-
-    def interrupting(*a, **k):  # a Ctrl-C during the first member's third step
-        original(*a, **k)
-        count["n"] += 1
-        if count["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(engine, "optimizer_step", interrupting)
+    interrupt_at(monkeypatch, 3)  # a Ctrl-C during the first member's third step
     cfg = write_base_config(tmp_path)
     out = tmp_path / "sweep"
     res = invoke("train", cfg, "--schedule", "constant,cosine,cyclic", "--out", out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 
@@ -11,10 +10,9 @@ import pytest
 import torch
 import yaml
 
-from lrtool.run import engine
 from lrtool.rundir import RunDir
 
-from .conftest import invoke, rows, summary, write_base_config
+from .conftest import interrupt_at, invoke, rows, summary, write_base_config
 
 BASE = """\
 seed: 0
@@ -163,27 +161,13 @@ def test_lr_from_a_find_lr_run(cfg_file, tmp_path):
     assert bad.exit_code == 2 and "expected a find-lr run, got a 'train' run" in bad.output
 
 
-def _interrupt_at(monkeypatch, step: int, sig: int = signal.SIGINT) -> None:
-    """Send a real signal to this process right after optimizer step `step`."""
-    original = engine.optimizer_step
-    count = {"n": 0}
-
-    def wrapped(*a, **k):
-        original(*a, **k)
-        count["n"] += 1
-        if count["n"] == step:
-            os.kill(os.getpid(), sig)
-
-    monkeypatch.setattr(engine, "optimizer_step", wrapped)
-
-
 @pytest.mark.parametrize("stop_at, sig, code", [(10, signal.SIGINT, 130), (7, signal.SIGTERM, 143)])
 def test_interrupt_then_resume_equals_uninterrupted(cfg_file, tmp_path, monkeypatch, stop_at, sig, code):
     sets = ["--schedule", "cyclic", "--set", "schedule.cyclic.step_size=3"]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert invoke("train", cfg_file, "--out", full, *sets).exit_code == 0
     with monkeypatch.context() as m:
-        _interrupt_at(m, stop_at, sig)
+        interrupt_at(m, stop_at, sig)
         res = invoke("train", cfg_file, "--out", cut, *sets)
     assert res.exit_code == code, res.output
     s = summary(cut)
@@ -299,7 +283,7 @@ def test_compiled_model_trains(cfg_file, tmp_path):
 def test_config_given_with_resume_is_noted_not_read(cfg_file, tmp_path, monkeypatch):
     run = tmp_path / "run"
     with monkeypatch.context() as m:
-        _interrupt_at(m, 3)
+        interrupt_at(m, 3)
         assert invoke("train", cfg_file, "--out", run).exit_code == 130
     res = invoke("train", cfg_file, "--resume", run)
     assert res.exit_code == 0, res.output
@@ -340,7 +324,7 @@ def test_resume_mid_epoch_is_exact_for_a_dataset_that_draws_random_numbers(tmp_p
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert invoke("train", cfg, "--out", full).exit_code == 0
     with monkeypatch.context() as m:
-        _interrupt_at(m, 6)  # mid-epoch 2 (5 steps an epoch)
+        interrupt_at(m, 6)  # mid-epoch 2 (5 steps an epoch)
         assert invoke("train", cfg, "--out", cut).exit_code == 130
     assert summary(cut)["progress"] == {"epoch": 1, "step": 6}
     assert invoke("train", "--resume", cut).exit_code == 0

@@ -64,8 +64,9 @@ class RangeTest:
 
         from ..rundir import columns as C
 
-        measured = [k for r in self.rows for k in r if k.startswith("val_")]
-        columns = C.FIND_COLUMNS + tuple(dict.fromkeys(sorted(measured, key=lambda k: k != C.VAL_LOSS)))
+        has_val = any(C.VAL_LOSS in r for r in self.rows)
+        metric = self._val_metric()
+        columns = C.FIND_COLUMNS + ((C.VAL_LOSS,) + ((metric,) if metric else ()) if has_val else ())
         return pd.DataFrame(self.rows, columns=list(columns), dtype=float).astype({C.STEP: int})
 
     def plot(self, ax: Any = None) -> Any:
@@ -79,11 +80,15 @@ class RangeTest:
             The matplotlib Figure.
         """
         from ..plots import lr_find_figure
+
+        return lr_find_figure(self.rows, self._raw, title=self._title, log_x=self._raw["sweep"]["mode"] == "exp",
+                              ax=ax, metric=self._val_metric())
+
+    def _val_metric(self) -> str | None:
+        """The validation metric's column the sweep measured (val_acc, val_mae, ...), or None."""
         from ..rundir import columns as C
 
-        metric = next((k for r in self.rows for k in r if k.startswith("val_") and k != C.VAL_LOSS), None)
-        return lr_find_figure(self.rows, self._raw, title=self._title, log_x=self._raw["sweep"]["mode"] == "exp",
-                              ax=ax, metric=metric)
+        return next((k for r in self.rows for k in r if k.startswith("val_") and k != C.VAL_LOSS), None)
 
     def to_yaml(self) -> str:
         """The suggestions as a config snippet (optimizer.lr, cyclic and one-cycle bounds); "" if none."""
@@ -302,7 +307,7 @@ def _probe_task(model: Any, val_loader: Any, device: Any) -> tuple[str, int] | N
         if not isinstance(y, torch.Tensor) or not isinstance(out, torch.Tensor) or out.dim() != 2:
             return None
         classes = out.shape[1] if not y.is_floating_point() and y.dim() == 1 else None
-        found = infer_task(y.reshape(len(y), -1) if y.dim() == 1 and classes is None else y, num_classes=classes)
+        found = infer_task(y, num_classes=classes)
     except Exception:  # noqa: BLE001 - no metric then; the sweep itself reports a model or loader that fails
         return None
     finally:

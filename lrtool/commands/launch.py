@@ -158,6 +158,12 @@ class Signals:
                 signal.signal(s, h)
 
 
+def not_started(console: Any, label: str) -> dict[str, Any]:
+    """Say that the sweep member `label` never ran (the sweep was stopped first); its summary entry."""
+    console.print(f"run {label} was not started: the sweep was stopped", markup=False)
+    return {"name": label, "dir": label, "status": "interrupted", "error": "not started: the sweep was stopped"}
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -193,8 +199,7 @@ class Recorder:
             except LrtoolError:
                 summary = None
         if returncode is None:
-            self.console.print(f"run {m.label} was not started: the sweep was stopped", markup=False)
-            entry.update(status="interrupted", error="not started: the sweep was stopped")
+            entry.update(not_started(self.console, m.label))
             code = ExitCode.for_signal(signum)
         elif summary is not None and summary.get("status") != "running":
             from .train import TrainResult

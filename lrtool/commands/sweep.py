@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ExitCode, LrtoolError, RunFailed
-from .launch import Launch
+from .launch import Launch, not_started
 
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
@@ -83,10 +83,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
         record["runs"].append(entry)
         parent.write_summary(record)
         if code.interrupted:  # the members after it are recorded as never started, as the parallel sweep does
-            for later, _cfg, _t in plans[i:]:
-                console.print(f"run {later} was not started: the sweep was stopped", markup=False)
-                record["runs"].append({"name": later, "dir": later, "status": "interrupted",
-                                       "error": "not started: the sweep was stopped"})
+            record["runs"] += [not_started(console, later) for later, _cfg, _t in plans[i:]]
             parent.write_summary(record)
             break
     interrupted = any(c.interrupted for c in codes)

@@ -59,7 +59,7 @@ def resume_config(run_dir: Path, *, other_options: bool) -> Any:
     if summary.get("status") == "completed":
         raise LrtoolError(f"--resume {run_dir}: the run already completed; nothing to resume")
     # the user's modules ('module:callable') are found where the original config and cwd found them
-    add_paths([str(p) for p in summary.get("import_paths") or [] if isinstance(p, str)])
+    add_paths([p for p in summary.get("import_paths") or [] if isinstance(p, str)])
     return load_config(run_dir / "config.yaml")
 
 

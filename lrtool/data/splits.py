@@ -175,7 +175,10 @@ class LoaderSplit(_Split):
         self.options = options or LoaderOptions()
         self.device = torch.device(device)
         self.task = task
-        # where worker seeds come from: the run's seed (torch.initial_seed(), which reads no RNG state)
+        # each pass's iterator draws its workers' base seed from this generator, not from torch's global RNG:
+        # the Dataset's own random draws (augmentation in __getitem__) then follow only the seeded global RNG,
+        # and a run resumed mid-epoch (one iterator fewer) draws the same ones as the uninterrupted run.
+        # Seeded from the run's seed (torch.initial_seed() reads no RNG state)
         self._seeds = torch.Generator().manual_seed(torch.initial_seed() + 1)
         # one DataLoader kept per split so persistent workers survive between passes
         self._cached: tuple[tuple[int, bool], torch.utils.data.DataLoader, _Order] | None = None
@@ -247,8 +250,7 @@ class LoaderSplit(_Split):
             # every rank part is batch_size long but the last, so the loader's batches line up with them
             parts = list(_rank_batches(torch.randperm(len(self), generator=generator), batch_size, drop_last, shard))
             order.order = torch.cat(parts).tolist() if parts else []
-        if skip:
-            order.order = list(order.order)[skip * batch_size:]
+        order.order = order.order[skip * batch_size:]
         for batch in loader:
             yield self.adapt(batch)
 
@@ -279,13 +281,9 @@ class LoaderSplit(_Split):
             return self._cached[1], self._cached[2]
         order = _Order(len(self))
         o = self.options
-        # each pass's iterator draws its workers' base seed from this generator, not from torch's global RNG:
-        # the Dataset's own random draws (augmentation in __getitem__) then follow only the seeded global RNG,
-        # and a run resumed mid-epoch (one iterator fewer) draws the same ones as the uninterrupted run
-        seeds = torch.Generator().manual_seed(int(torch.randint(2**62, (), generator=self._seeds)))
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=batch_size, sampler=order, drop_last=drop_last, collate_fn=o.collate_fn,
-            generator=seeds,
+            generator=self._seeds,
             num_workers=o.num_workers,
             persistent_workers=o.num_workers > 0 if o.persistent_workers is None else o.persistent_workers,
             pin_memory=self.device.type == "cuda" if o.pin_memory is None else o.pin_memory)

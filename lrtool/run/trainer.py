@@ -74,7 +74,6 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
         log = _StepLog(run, schedule, setup, p, stop, live, append=bool(resume), loggers=loggers)
         epochs_log = run.csv(EPOCHS_CSV, epoch_columns(setup.metric_columns), append=bool(resume))
         status, bad_step, error, clean = "completed", None, None, True
-        bad_val = None  # the epoch whose validation loss was non-finite
         test = None
         lrs = schedule.lr(max(0, p.step - 1))
         last_plot = time.perf_counter()
@@ -107,10 +106,10 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                     break
                 row = _end_epoch(setup, schedule, p, epochs_log, t0, lrs)
                 loggers.log_epoch(row)
-                if tc.on_nan == "stop" and not math.isfinite(row.get("val_loss", 0.0)):
+                if tc.on_nan == "stop" and _blown_up(row):
                     # the weights blew up between log points (huge but finite training losses): the last
                     # good checkpoint is the previous epoch's, so this one is not saved
-                    status, bad_val = "diverged", p.epoch
+                    status = "diverged"
                     break
                 with stop.shielded():  # last.pt, best.pt and the summary that names them: all or none
                     _save_epoch(setup, run, schedule, p, row)
@@ -146,16 +145,14 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
         epochs_log.abandon()
         if status == "interrupted":
             return _stop_interrupted(setup, run, schedule, p, t0, stop, clean, loggers)
-        if status == "diverged" and bad_step is None:
-            message = (f"validation loss became non-finite after epoch {bad_val} (lr {lrs[0]:.3g}); "
-                       f"the last good checkpoint is checkpoints/last.pt")
-            return _finish(run, status, p, t0, stop, plots=tc.plots, loggers=loggers,
-                           stop={"reason": "non_finite", "step": p.step, "message": message})
         if status == "diverged":
-            message = (f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g}); "
-                       f"the last good checkpoint is checkpoints/last.pt")
+            what = (f"validation loss became non-finite after epoch {p.epoch} (lr {lrs[0]:.3g})"
+                    if bad_step is None else
+                    f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g})")
+            message = f"{what}; the last good checkpoint is checkpoints/last.pt"
             return _finish(run, status, p, t0, stop, plots=tc.plots, loggers=loggers,
-                           stop={"reason": "non_finite", "step": bad_step, "message": message})
+                           stop={"reason": "non_finite", "step": p.step if bad_step is None else bad_step,
+                                 "message": message})
         return _finish(run, "completed", p, t0, stop, plots=tc.plots, loggers=loggers, test=test)
 
 
@@ -302,6 +299,11 @@ def _chunks(batches: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+def _blown_up(row: dict[str, Any]) -> bool:
+    """Whether an epoch's validation loss is non-finite: the weights blew up (the run ends diverged)."""
+    return not math.isfinite(row.get("val_loss", 0.0))
+
+
 def _improved(metric: str, value: float, best: dict[str, Any]) -> bool:
     if not math.isfinite(value):
         return False
@@ -332,7 +334,7 @@ def _end_epoch(setup: Any, schedule: Schedule, p: Progress, log: Any, t0: float,
     measured = {k: v for k, v in row.items() if k not in (EPOCH, STEP, "lr", TIME_S)}
     if schedule.needs_metric:
         schedule.observe(p.epoch - 1, measured[schedule.monitor])
-    blown_up = not math.isfinite(measured.get("val_loss", 0.0))  # no best of an epoch that ends the run diverged
+    blown_up = _blown_up(row)  # no best of an epoch that ends the run diverged
     for name, value in measured.items():
         if value is not None and not blown_up and _improved(name, value, p.best):
             p.best[name] = {"value": value, "epoch": p.epoch, "step": p.step}

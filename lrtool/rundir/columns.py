@@ -62,8 +62,6 @@ def find_val_columns(metric_column: str | None) -> tuple[str, ...]:
     return (VAL_LOSS,) + ((f"val_{metric_column}",) if metric_column else ())
 
 
-FIND_VAL_COLUMNS = find_val_columns("acc")
-
 # schedule.csv (schedule preview)
 SCHEDULE_COLUMNS = (STEP, EPOCH, LR)
 
