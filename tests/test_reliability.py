@@ -631,3 +631,17 @@ def test_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save_checkpoint(setup, schedule, checkpoint.Progress(step=9), [path])
     assert torch.load(path, weights_only=False)["progress"]["step"] == 5
+
+
+def test_an_unexpected_error_says_how_to_see_its_traceback(tmp_path, monkeypatch):
+    """The hint names --debug where it goes: before the command (it is the app's option)."""
+    from lrtool.commands import find_lr as command
+
+    def broken(*a, **k):
+        raise ValueError("something lrtool did not foresee")
+
+    monkeypatch.setattr(command, "find_lr", broken)
+    res = invoke("find-lr", "--out", tmp_path / "run")
+    assert res.exit_code == 1
+    assert ("lrtool: error: ValueError: something lrtool did not foresee "
+            "(for the traceback: lrtool --debug <command> ...)") in res.output
