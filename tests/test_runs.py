@@ -118,6 +118,65 @@ def test_atomic_write_removes_the_temp_file_when_the_writer_fails(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["ckpt.pt", "new.txt"]
 
 
+def _interrupt_at_line(func, n):
+    """A tracer that raises KeyboardInterrupt at the n-th line `func` runs (as a signal handler would
+    between two bytecodes), and the number of lines it saw.
+
+    `try:` lines are not counted: they are a no-op where the interpreter never runs a signal handler,
+    and an exception a tracer raises there escapes the `try` it opens (a tracer artifact)."""
+    import linecache
+
+    seen = [0]
+
+    def local(frame, event, _arg):
+        if event == "line" and linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip() != "try:":
+            seen[0] += 1
+            if seen[0] == n:
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, _arg):
+        return local if frame.f_code is func.__code__ else None
+
+    return tracer, seen
+
+
+@pytest.mark.parametrize("target", ["atomic_write", "_duplicate"])
+def test_a_keyboard_interrupt_at_any_line_of_a_write_leaves_no_temporary_file(tmp_path, target):
+    """A second Ctrl-C may land between any two lines (CI once found a temporary checkpoint left when it
+    landed right after mkstemp created the file). Whatever the line, the target holds the old content or
+    the new, and nothing else is in the directory."""
+    import sys
+
+    from lrtool.run.checkpoint import _duplicate
+
+    func = atomic_write if target == "atomic_write" else _duplicate
+    n, finished = 0, False
+    while not finished:
+        n += 1
+        d = tmp_path / str(n)
+        d.mkdir()
+        atomic_write_bytes(d / "out.pt", b"old")
+        (d / "src.pt").write_bytes(b"new")
+        tracer, seen = _interrupt_at_line(func, n)
+        sys.settrace(tracer)
+        try:
+            if target == "atomic_write":
+                atomic_write(d / "out.pt", lambda t: t.write_bytes(b"new"))
+            else:
+                _duplicate(d / "src.pt", d / "out.pt")
+            finished = True  # n passed the last line: the write ran whole
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+        assert sorted(x.name for x in d.iterdir()) == ["out.pt", "src.pt"], (target, n)
+        assert (d / "out.pt").read_bytes() in (b"old", b"new")
+        assert seen[0] >= n - 1
+    assert n > 5  # the tracer really stepped through the function
+    assert (d / "out.pt").read_bytes() == b"new"
+
+
 def test_reader_skips_exactly_the_bad_lines(tmp_path):
     p = tmp_path / "steps.csv"
     # a stray quote on line 3 must not swallow the rows after it; line 5 has a cell too many;

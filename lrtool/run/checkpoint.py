@@ -87,15 +87,14 @@ def _duplicate(src: Path, dst: Path) -> None:
     try:
         tmp.unlink(missing_ok=True)
         os.link(src, tmp)
+        os.replace(tmp, dst)
+        return
     except OSError:
         tmp.unlink(missing_ok=True)
-        atomic_write(dst, lambda t: shutil.copyfile(src, t))
-        return
-    try:
-        os.replace(tmp, dst)
-    except BaseException:
+    except BaseException:  # a KeyboardInterrupt: no link stays behind
         tmp.unlink(missing_ok=True)
         raise
+    atomic_write(dst, lambda t: shutil.copyfile(src, t))
 
 
 def _torch_save(state: dict[str, Any], tmp: Path) -> None:

@@ -6,8 +6,9 @@ Text, bytes, checkpoints (`torch.save`) and figures (`savefig`) all go through `
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Callable
 
@@ -20,21 +21,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
         write: writes the whole content to the path it is given (e.g. `lambda p: torch.save(s, p)`).
         fsync: flush the data to disk before the rename (a power cut then keeps the old or the new file).
 
-    The temporary file is removed when `write` (or anything before the rename) raises, even on
-    KeyboardInterrupt, so an error never leaves a stray `.name.*.tmp` behind.
+    The temporary file `.name.<random>.tmp<suffix>` is removed when anything raises, even a
+    KeyboardInterrupt that lands right after the file was created, so an error never leaves it behind.
+    It is created with mode 0o666 less the umask, as `open()` creates the CSVs.
     """
     path = Path(path)
+    tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-    except OSError as e:
-        raise _named(e, path) from e
-    tmp = Path(name)
-    try:
-        # mkstemp makes the file 0600; the result must have the mode open() gives, like the CSVs
-        os.fchmod(fd, 0o666 & ~_umask())
-    finally:
-        os.close(fd)
-    try:
+        # the name is chosen before the file exists, so the handler below always knows what to remove
+        # (tempfile.mkstemp returns the name only after creating the file: a signal in between leaked it)
+        for _ in range(100):
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:  # another writer's file: never ours to remove
+                tmp = None
+        else:
+            raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
         write(tmp)
         if fsync:
             fd = os.open(tmp, os.O_RDONLY)
@@ -44,26 +48,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, fsync: bo
                 os.close(fd)
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise _named(e, path) from e
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the system tells it (Linux), since
-    setting it to read it back would race with files other threads create meanwhile."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _named(e: OSError, path: Path) -> OSError:
