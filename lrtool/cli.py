@@ -198,8 +198,12 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     from .run.suggest import snippet
 
     stop = s["stop"]
-    console.print(f"range test: {stop['steps_run']} steps, stopped: {stop['reason']} - {stop['message']}")
-    table = Table(title="suggested learning rates", title_justify="left")
+    partial = stop["reason"] == "interrupted"
+    if partial:  # says where the sweep got to; its message already names the signal
+        console.print(f"range test {stop['message']}", markup=False)
+    else:
+        console.print(f"range test: {stop['steps_run']} steps, stopped: {stop['reason']} - {stop['message']}")
+    table = Table(title="suggested learning rates" + (" (partial sweep)" if partial else ""), title_justify="left")
     for col in ("suggestion", "lr", "step", "smoothed loss"):
         table.add_column(col, justify="left" if col == "suggestion" else "right")
     for name, sug in s["suggestions"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import invoke, rows, summary, write_base_config
+from .conftest import interrupt_at, invoke, rows, summary, write_base_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,3 +191,37 @@ def test_a_signal_during_the_interpreter_shutdown_keeps_the_commands_code_and_pr
     assert res.returncode == code, res.stderr
     assert "frozen: True" in res.stdout and "ignored" in res.stdout
     assert "Traceback" not in res.stderr and "KeyboardInterrupt" not in res.stderr
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_range_test_says_where_it_stopped_and_marks_its_suggestions_partial(
+        synth, tmp_path, monkeypatch, sig, code):
+    """The sweep never reached end_lr: no "raise end_lr", and what is printed is what summary.json holds."""
+    interrupt_at(monkeypatch, 30, sig)
+    out = tmp_path / "run"
+    res = invoke("find-lr", synth, "--out", out)
+    assert res.exit_code == code, res.output
+    shown = " ".join(res.output.split())  # rich wraps long lines at the test console's width
+    s, curve = summary(out), rows(out / "lr_find.csv")
+    assert s["status"] == "interrupted" and s["partial"] is True and len(curve) == 30
+    where = f"at lr {float(curve[-1]['lr']):.3g} (step 30 of 60); end_lr 100 not reached"
+    assert s["stop"]["message"] == f"stopped by {signal.Signals(sig).name}: interrupted {where}"
+    assert f"range test stopped by {signal.Signals(sig).name}: interrupted {where}" in shown
+    assert "suggested learning rates (partial sweep)" in shown
+    assert "end_lr to be sure" not in shown and s["shape"] != "never_rises"
+    assert any(n.startswith("partial sweep:") for n in s["notes"])
+    for note in s["notes"]:
+        assert f"note: {note}" in shown
+    assert s["lr"] is not None and f"lr: {s['lr']:.3g}" in shown
+
+
+def test_an_interrupted_range_test_too_short_to_suggest_says_to_run_it_again(synth, tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 3)
+    out = tmp_path / "run"
+    res = invoke("find-lr", synth, "--out", out)
+    assert res.exit_code == 130, res.output
+    s = summary(out)
+    assert s["partial"] is True and s["lr"] is None and s["shape"] == "too_short"
+    assert s["notes"] == ["only 3 usable steps: too few to suggest anything; run find-lr again and let it finish"]
+    assert f"note: {s['notes'][0]}" in " ".join(res.output.split()) and "paste into your config" not in res.output
+    assert "raise num_iter" not in res.output

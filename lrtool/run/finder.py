@@ -189,7 +189,11 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
         result.stop_step = len(result.rows)
-        result.message = f"interrupted after {len(result.rows)} of {len(lrs)} steps"
+        done = len(result.rows)
+        # where the sweep got to: the last LR it recorded, counted in steps from 1
+        where = f"at lr {result.rows[-1]['lr']:.3g} (step {done} of {len(lrs)})" if done \
+            else f"before its first step (of {len(lrs)})"
+        result.message = f"interrupted {where}; end_lr {cfg.end_lr:g} not reached"
     finally:
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_optim)
@@ -297,7 +301,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
         advice = suggest([r["lr"] for r in rows], [r["smoothed_loss"] for r in rows],
                          diverged_at_end=result.stop_reason in ("diverged", "non_finite"), num_iter=fl.num_iter,
                          val_lrs=[r["lr"] for r in val_rows], val_metric=[r[val_col] for r in val_rows],
-                         metric=val_col or "")
+                         metric=val_col or "", partial=result.stop_reason == "interrupted")
         summary.update(advice)
         summary["stop"] = {"reason": result.stop_reason, "step": result.stop_step, "message": result.message,
                            "steps_run": len(rows)}

@@ -39,7 +39,7 @@ def usable_length(loss: Sequence[float]) -> int:
 def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end: bool = False,
             val_lrs: Sequence[float] = (), val_metric: Sequence[float] = (), metric: str = "val_acc",
             val_accs: Sequence[float] = (), num_iter: int | None = None,
-            rule: str = DEFAULT_RULE) -> dict[str, Any]:
+            rule: str = DEFAULT_RULE, partial: bool = False) -> dict[str, Any]:
     """Suggestions and schedule bounds from a range-test curve.
 
     Every suggestion comes from the curve before it explodes (`usable_length`) and before its lowest
@@ -54,23 +54,30 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
         val_accs: the former name of val_metric (accuracy), still accepted.
         num_iter: the planned sweep length (fastai trims its first tenth); None: the recorded length.
         rule: which suggestion becomes `lr` (one of RULES).
+        partial: the sweep was interrupted before end_lr: the suggestions are marked as coming from
+            the part swept, and the curve's end says nothing about end_lr.
 
     Returns:
         {"suggestions": {steepest|valley|valley_trimmed|minimum: {lr, step, loss} or None}, "lr",
         "lr_rule", "clr": {base_lr, max_lr}, "onecycle": {max_lr}, "notes": [...],
-        "shape": "u|never_falls|never_rises|too_short"}.
+        "shape": "u|never_falls|never_rises|too_short", "partial": bool}.
     """
     n = next((i for i, v in enumerate(smoothed) if v is None or not math.isfinite(v)), len(smoothed))
     m = usable_length([float(v) for v in smoothed[:n]])
     lr = np.asarray(lrs[:m], dtype=float)
     loss = np.asarray(smoothed[:m], dtype=float)
     out: dict[str, Any] = {"suggestions": {r: None for r in RULES}, "lr": None, "lr_rule": rule,
-                           "clr": None, "onecycle": None, "notes": [], "shape": "u"}
+                           "clr": None, "onecycle": None, "notes": [], "shape": "u", "partial": partial}
     notes = out["notes"]
     if m < 5:
         out["shape"] = "too_short"
-        _note(notes, f"only {m} usable steps: too few to suggest anything; raise num_iter or lower start_lr")
+        # an interrupted sweep was cut short by the user, not by its settings: rerunning it is the fix
+        fix = "run find-lr again and let it finish" if partial else "raise num_iter or lower start_lr"
+        _note(notes, f"only {m} usable steps: too few to suggest anything; {fix}")
         return out
+    if partial:
+        _note(notes, f"partial sweep: the suggestions come from the LRs swept before the interrupt (up to "
+                     f"{float(lrs[n - 1]):.3g}); run find-lr again and let it finish to confirm them")
 
     def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
         return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
@@ -110,7 +117,9 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     out["suggestions"]["minimum"] = {**pick(i_tenth, lr[i_min] / 10), "min_lr": float(lr[i_min]),
                                      "min_step": i_min, "min_loss": float(loss[i_min])}
 
-    if not diverged_at_end and m == n and i_min >= m - max(2, m // 10) and loss[-1] - loss[i_min] <= 0.01 * spread:
+    # an interrupted sweep stopped short of end_lr: its still-falling end says nothing about end_lr
+    still_falling = i_min >= m - max(2, m // 10) and loss[-1] - loss[i_min] <= 0.01 * spread
+    if not diverged_at_end and not partial and m == n and still_falling:
         out["shape"] = "never_rises"
         _note(notes, "the loss was still falling at end_lr: the sweep never reached the point where "
                      "training breaks, so the true minimum may lie higher; raise end_lr to be sure")
