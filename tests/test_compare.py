@@ -257,6 +257,18 @@ def test_only_changed_config_keys(runs):
     assert C.config_diff(loaded[:1]) == {}
 
 
+def test_a_key_unset_in_every_run_is_no_difference(tmp_path):
+    """Missing in one config and null in another (or null in both) is the same: unset."""
+    make_train(tmp_path, "a", [0.8], [0.5], config={"train.grad_clip": None, "train.note": None})
+    make_train(tmp_path, "b", [0.8], [0.5], config={"optimizer.lr": 0.05})
+    make_train(tmp_path, "c", [0.8], [0.5], config={"train.note": None, "train.grad_clip": 1.0})
+    ab = [C.load_run(tmp_path / n) for n in ("a", "b")]
+    assert C.config_diff(ab) == {"optimizer.lr": {"a": 0.1, "b": 0.05}}
+    diff = C.config_diff(ab + [C.load_run(tmp_path / "c")])
+    assert set(diff) == {"optimizer.lr", "train.grad_clip"}  # set in c: a real difference
+    assert diff["train.grad_clip"] == {"a": None, "b": None, "c": 1.0}
+
+
 def test_seed_groups_mean_std(runs):
     loaded = [C.load_run(runs / f"seeds-s{s}") for s in range(3)] + [C.load_run(runs / "fixed")]
     groups = C.seed_groups(loaded)
@@ -357,9 +369,21 @@ def test_table_output_and_files(runs, tmp_path, monkeypatch):
 def test_default_out_dir(runs, tmp_path, monkeypatch, no_plots):
     monkeypatch.chdir(tmp_path)
     out, err, con, econ = consoles()
-    C.compare_runs([str(runs / "fixed")], fmt="json", x="epoch", console=con, err_console=econ)
+    C.compare_runs([str(runs / "fixed")], x="epoch", console=con, err_console=econ)
     made = list((tmp_path / "runs").glob("compare-*"))
     assert len(made) == 1 and (made[0] / "comparison.md").is_file()
+    assert f"wrote runs/{made[0].name}/" in out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "md", "json"])
+def test_a_machine_format_without_out_prints_and_creates_nothing(runs, tmp_path, monkeypatch, no_plots, fmt):
+    monkeypatch.chdir(tmp_path)
+    out, err, con, econ = consoles()
+    assert C.compare_runs([str(runs / "fixed"), str(runs / "cyclic")], fmt=fmt, console=con, err_console=econ) == 0
+    assert "cyclic" in out.getvalue() and "wrote" not in out.getvalue() + err.getvalue()
+    assert not list((tmp_path / "runs").glob("compare-*"))  # (runs/ holds the fixture runs)
+    C.compare_runs([str(runs / "fixed")], fmt=fmt, out=tmp_path / "c", console=con, err_console=econ)
+    assert (tmp_path / "c" / "comparison.md").is_file() and f"wrote {tmp_path / 'c'}/" in err.getvalue()
 
 
 def test_invalid_dir_skipped_when_others_valid(runs, tmp_path, no_plots):

@@ -102,7 +102,8 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
 
     Args:
         patterns: run directories or globs (train and find-lr runs).
-        out: output directory (new or empty); None: runs/compare-<YYYYmmdd-HHMMSS>.
+        out: output directory (new or empty); None: runs/compare-<YYYYmmdd-HHMMSS> for the table
+            format, nothing for csv, md and json.
         target: "METRIC=VALUE": steps/epochs/seconds until a run reached it.
         metric: ranks the rows (best first, by its direction) and gets a delta column; None: the
             runs' monitor (train.monitor, by default their first validation metric).
@@ -133,7 +134,8 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
             check_metric("--target metric", tgt.metric, epoch_metrics + test_metrics)
     cmp = build_comparison(runs, target=tgt, metric=metric, individual=individual)
     problems: list[str] = []
-    out_path, names = write_outputs(cmp, out, x, problems)
+    # csv, md and json are the answer on stdout (for scripts): they leave files only where --out asks
+    written = write_outputs(cmp, out, x, problems) if out is not None or fmt == "table" else None
     if fmt == "table":
         print_table(cmp, console)
     else:
@@ -146,6 +148,8 @@ def compare_runs(patterns: list[str], *, out: str | Path | None = None, target: 
             err_console.print(Text(f"note: {r.name}: {note}", style="yellow"), soft_wrap=True)
     for p in problems:
         err_console.print(Text(f"warning: {p}", style="yellow"), soft_wrap=True)
-    where = err_console if fmt != "table" else console
-    where.print(Text(f"wrote {out_path}/ ({', '.join(names)})"), soft_wrap=True)
+    if written is not None:
+        out_path, names = written
+        where = err_console if fmt != "table" else console
+        where.print(Text(f"wrote {out_path}/ ({', '.join(names)})"), soft_wrap=True)
     return 0

@@ -45,9 +45,6 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
-_MISSING = object()
-
-
 def config_diff(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
     """The config keys whose values differ between runs, and nothing else of the config.
 
@@ -55,7 +52,8 @@ def config_diff(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
         runs: loaded runs; those without a config.yaml are left out.
 
     Returns:
-        {dotted key: {run name: value}} in key order; a run lacking a key maps to None.
+        {dotted key: {run name: value}} in key order; a run lacking a key maps to None. A key unset in
+        every run (missing or None) is no difference.
     """
     with_config = [r for r in runs if r.has_config]
     keys: list[str] = []
@@ -63,9 +61,10 @@ def config_diff(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
         keys += [k for k in r.config if k not in keys]
     diff: dict[str, dict[str, Any]] = {}
     for key in keys:
-        values = [r.config.get(key, _MISSING) for r in with_config]
-        if len({"\0missing" if v is _MISSING else _value_key(v) for v in values}) > 1:
-            diff[key] = {r.name: (None if v is _MISSING else v) for r, v in zip(with_config, values)}
+        # missing and None both mean unset (an older config lacks a key a newer one writes as null)
+        values = [r.config.get(key) for r in with_config]
+        if len({_value_key(v) for v in values}) > 1:
+            diff[key] = {r.name: v for r, v in zip(with_config, values)}
     return diff
 
 
