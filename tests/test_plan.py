@@ -84,7 +84,7 @@ def test_preview_predicts_the_steps_train_takes(tmp_path):
     res = runner.invoke(app, ["preview", str(path), "--out", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
     shown = count_rows(tmp_path / "p" / "schedule.csv")
-    assert f"1 epochs x {shown} steps of batch 9" in res.output
+    assert f"1 epoch x {shown} steps of batch 9" in res.output
     res = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "t")])
     assert res.exit_code == 0, res.output
     assert count_rows(tmp_path / "t" / "steps.csv") == shown == 6  # 105 samples

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from .conftest import interrupt_at, invoke, summary, write_base_config
+from .conftest import interrupt_at, invoke, rows, summary, write_base_config
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,14 @@ def test_an_interrupted_sequential_sweep_records_the_members_it_never_started(tm
     assert [(r["name"], r["status"]) for r in parent["runs"]] == [
         ("constant-seed0", "interrupted"), ("cosine-seed0", "interrupted"), ("cyclic-seed0", "interrupted")]
     assert [r.get("error") for r in parent["runs"][1:]] == ["not started: the sweep was stopped"] * 2
+    # a member never started has no directory, and its entry names none
+    assert [r["dir"] for r in parent["runs"]] == ["constant-seed0", None, None]
+    assert sorted(p.name for p in out.iterdir()) == ["comparison", "constant-seed0", "summary.json"]
     assert "3 of 3 runs did not complete" in res.output.replace("\n", " ")
+    # the sweep's comparison holds the member that ran; compare reads the sweep's members alike
+    assert [r["run"] for r in rows(out / "comparison" / "comparison.csv")] == ["constant-seed0"]
+    res = invoke("compare", str(out / "*-seed0"), "--format", "csv")
+    assert res.exit_code == 0 and "constant-seed0" in res.stdout and "cosine" not in res.output
 
 
 def test_sweep_validates_every_member_first(tmp_path):

@@ -196,6 +196,7 @@ def test_a_signal_stops_every_member_each_marked_interrupted(tmp_path, sig, code
     assert [(r["name"], r["status"]) for r in parent["runs"]] == [
         ("constant-seed0", "interrupted"), ("cosine-seed0", "interrupted"), ("cyclic-seed0", "interrupted")]
     assert parent["runs"][2]["error"] == "not started: the sweep was stopped"
+    assert [r["dir"] for r in parent["runs"]] == ["constant-seed0", "cosine-seed0", None]
     assert not (out / "cyclic-seed0").exists()
     assert "Traceback" not in (tmp_path / "proc.out").read_text()
 

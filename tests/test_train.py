@@ -188,6 +188,27 @@ def test_interrupt_then_resume_equals_uninterrupted(cfg_file, tmp_path, monkeypa
     assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("stop_at, done", [(1, "1 step"), (5, "5 steps"), (7, "1 epoch and 2 steps (7 steps)")])
+def test_an_interrupted_run_says_how_far_it_got_in_words(cfg_file, tmp_path, monkeypatch, stop_at, done):
+    """An epoch counts once validated: a signal right after its last step stops before that."""
+    interrupt_at(monkeypatch, stop_at)  # 5 steps an epoch
+    res = invoke("train", cfg_file, "--out", tmp_path / "run")
+    assert res.exit_code == 130, res.output
+    assert summary(tmp_path / "run")["progress"]["step"] == stop_at
+    assert f"interrupted after {done} in " in res.output
+    res = invoke("train", "--resume", tmp_path / "run")
+    assert res.exit_code == 0 and "completed after 3 epochs (15 steps) in " in res.output
+
+
+@pytest.mark.parametrize("epoch, step, done", [
+    (1, 60, "1 epoch (60 steps)"), (2, 120, "2 epochs (120 steps)"), (1, 61, "1 epoch and 1 step (61 steps)"),
+    (0, 0, "0 steps")])
+def test_the_final_line_words_its_counts_at_an_epoch_boundary(epoch, step, done):
+    from lrtool.cli import _progress_done
+
+    assert _progress_done({"epoch": epoch, "step": step}, 60) == done
+
+
 def test_resume_after_a_kill_drops_rows_past_the_checkpoint(cfg_file, tmp_path):
     full, run = tmp_path / "full", tmp_path / "run"
     assert invoke("train", cfg_file, "--out", full).exit_code == 0

@@ -159,9 +159,14 @@ class Signals:
 
 
 def not_started(console: Any, label: str) -> dict[str, Any]:
-    """Say that the sweep member `label` never ran (the sweep was stopped first); its summary entry."""
+    """Say that the sweep member `label` never ran (the sweep was stopped first); its summary entry (no dir)."""
     console.print(f"run {label} was not started: the sweep was stopped", markup=False)
-    return {"name": label, "dir": label, "status": "interrupted", "error": "not started: the sweep was stopped"}
+    return {"name": label, "dir": None, "status": "interrupted", "error": "not started: the sweep was stopped"}
+
+
+def member_dir(parent: Path, label: str) -> str | None:
+    """A sweep member's `dir` entry: its directory's name, or None when it was never created."""
+    return label if (parent / label).is_dir() else None
 
 
 def _last_line(path: Path) -> str:
@@ -190,7 +195,7 @@ class Recorder:
 
         path = self.parent.path / m.label
         log = self.parent.path / "logs" / f"{m.label}.log"
-        entry: dict[str, Any] = {"name": m.label, "dir": m.label}
+        entry: dict[str, Any] = {"name": m.label, "dir": member_dir(self.parent.path, m.label)}
         self.console.rule(f"[{m.index + 1}/{len(self.members)}] {m.label}")
         summary = None
         if (path / "summary.json").exists():

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ExitCode, LrtoolError, RunFailed
-from .launch import Launch, not_started
+from .launch import Launch, member_dir, not_started
 
 
 def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | None], overrides: list[str], *,
@@ -80,6 +80,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
             entry.update(status="failed", error=str(e))
             code = ExitCode.FAILED
         codes.append(code)
+        entry["dir"] = member_dir(parent.path, label)  # a run refused before its directory was made has none
         record["runs"].append(entry)
         parent.write_summary(record)
         if code.interrupted:  # the members after it are recorded as never started, as the parallel sweep does
@@ -91,7 +92,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
                   ended=now_iso())
     parent.write_summary(record)
     run_dirs = [str(parent.path / e["dir"]) for e in record["runs"]
-                if (parent.path / e["dir"] / "summary.json").exists()]
+                if e["dir"] and (parent.path / e["dir"] / "summary.json").exists()]
     if run_dirs and parent.writes:  # under torchrun: rank 0 only
         from ..compare import compare_runs
 

@@ -119,7 +119,7 @@ class RunSummary(_Part):
     onecycle: OneCycle | None = None
     notes: list[str] | None = None
     shape: str | None = None
-    # sweep (runs: [{name, dir, status, error}]) and compare (runs: [path], metric, target, files)
+    # sweep (runs: [{name, dir (null: never created), status, error}]) and compare (runs: [path], metric, target, files)
     runs: list[Any] | None = None
     metric: str | None = None
     target: str | None = None
