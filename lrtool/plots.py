@@ -62,19 +62,25 @@ def plot_schedule(rows: list[dict[str, Any]], path: Path, title: str = "",
     plt.close(fig)
 
 
-def plot_training(run_dir: Path) -> list[str]:
+def plot_training(run_dir: Path, written: list[str] | None = None) -> list[str]:
     """lr.png, loss.png and metrics.png of a train run, drawn from its steps.csv and epochs.csv.
+
+    Args:
+        run_dir: the run directory.
+        written: a list each figure's name is appended to once it is saved, so a caller whose drawing
+            is stopped part way (a signal, an error) still knows which figures are there.
 
     Returns:
         The names of the figures written (those whose CSV has rows).
     """
     run_dir = Path(run_dir)
     plt = _pyplot()
-    written = []
+    written = [] if written is None else written
     steps = read_csv_frame(run_dir / C.STEPS_CSV)
     if steps is not None and len(steps):
         rows = steps.to_dict("records")
         plot_schedule(rows, run_dir / "lr.png", title="learning rate used at each step")
+        written.append("lr.png")
         fig, ax = plt.subplots(figsize=(7, 3.8))
         loss = steps[C.LOSS]
         ax.plot(steps[C.STEP], loss, color="tab:blue", alpha=0.3, lw=1, label="loss")
@@ -86,7 +92,7 @@ def plot_training(run_dir: Path) -> list[str]:
         fig.tight_layout()
         _save(fig, run_dir / "loss.png")
         plt.close(fig)
-        written += ["lr.png", "loss.png"]
+        written.append("loss.png")
     epochs = read_csv_frame(run_dir / C.EPOCHS_CSV)
     if epochs is not None and len(epochs):
         # one panel for the losses, then one per metric the run measured (its columns say which)

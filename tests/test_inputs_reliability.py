@@ -9,6 +9,7 @@ import io
 import json
 import os
 import resource
+import signal
 import stat
 import subprocess
 import sys
@@ -404,7 +405,7 @@ def test_the_wrote_line_names_only_files_really_written(tmp_path, monkeypatch, p
     if plots == "failing":
         from lrtool import plots as plotting
 
-        def broken(run_dir):
+        def broken(run_dir, written=None):
             raise RuntimeError("no display")
 
         monkeypatch.setattr(plotting, "plot_training", broken)
@@ -423,6 +424,41 @@ def test_the_wrote_line_names_only_files_really_written(tmp_path, monkeypatch, p
         why = "train.plots is false" if plots == "off" else "drawing them failed, see the warning above"
         files = "steps.csv, epochs.csv, summary.json, config.yaml, checkpoints/"
         assert line == f"wrote {out}/ ({files}); no plots ({why})"
+
+
+@pytest.mark.parametrize("cut_at, kind", [("loss.png", "signal"), ("metrics.png", "signal"), ("lr.png", "signal"),
+                                          ("metrics.png", "error")])
+def test_the_wrote_line_keeps_the_figures_drawn_before_a_second_signal_or_an_error(tmp_path, monkeypatch,
+                                                                                   cut_at, kind):
+    """A second Ctrl-C while a finished run draws: the figures already saved are listed, the rest skipped."""
+    from lrtool import plots as plotting
+
+    real = plotting._save
+
+    def save(fig, path):
+        if path.name == cut_at:
+            if kind == "error":
+                raise RuntimeError("no display")
+            os.kill(os.getpid(), signal.SIGINT)  # the first: noted (the run has finished)
+            os.kill(os.getpid(), signal.SIGINT)  # the second: stops the drawing at once
+        real(fig, path)
+
+    monkeypatch.setattr(plotting, "_save", save)
+    cfg = write_base_config(tmp_path, text=BASE_CONFIG.replace("epochs: 2, plots: false", "epochs: 1, plots: true"))
+    out = tmp_path / "run"
+    res = invoke("train", cfg, "--out", out)
+    assert res.exit_code == 0 and summary(out)["status"] == "completed", res.output
+    figures = ["lr.png", "loss.png", "metrics.png"]
+    drawn = figures[:figures.index(cut_at)]
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(drawn)
+    line = next(s for s in res.stdout.splitlines() if s.startswith("wrote"))
+    files = ", ".join(["steps.csv", "epochs.csv", *drawn, "summary.json", "config.yaml", "checkpoints/"])
+    if kind == "error":
+        assert line == f"wrote {out}/ ({files}); the other plots failed, see the warning above"
+    elif drawn:
+        assert line == f"wrote {out}/ ({files}); the other plots skipped (interrupted)"
+    else:
+        assert line == f"wrote {out}/ ({files}); no plots (skipped: interrupted)"
 
 
 def test_every_file_of_a_run_follows_the_umask(tmp_path):

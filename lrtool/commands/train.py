@@ -14,19 +14,28 @@ from . import RunResult
 class TrainResult(RunResult):
     """A train run's RunResult, plus the figures drawn at its end."""
 
-    figures: list[str] | None = None  # the plots drawn at the end ([] when drawing failed); None: plots off
+    figures: list[str] | None = None  # the plots drawn at the end (those before a failure or a stop); None: off
+    figures_cut: str | None = None  # why drawing ended early: "failed", "interrupted" (a second signal), or None
 
     def written(self) -> str:
         """What the run directory holds, for the final `wrote DIR/ (...)` line: only files really there,
         and why plots are missing when they are."""
         path = self.run_dir
-        names = [n for n in ("steps.csv", "epochs.csv") if (path / n).is_file()] + list(self.figures or [])
+        figures = [n for n in self.figures or [] if (path / n).is_file()]
+        names = [n for n in ("steps.csv", "epochs.csv") if (path / n).is_file()] + figures
         names += [n for n in ("summary.json", "config.yaml", "classes.json") if (path / n).is_file()]
         if (path / "checkpoints").is_dir() and any((path / "checkpoints").iterdir()):
             names.append("checkpoints/")
-        why = " (train.plots is false)" if self.figures is None else \
-            " (drawing them failed, see the warning above)" if not self.figures else ""
-        return f"wrote {path}/ ({', '.join(names)})" + (f"; no plots{why}" if why else "")
+        line = f"wrote {path}/ ({', '.join(names)})"
+        if self.figures is None:
+            return f"{line}; no plots (train.plots is false)"
+        if self.figures_cut == "interrupted":  # by the user: the figures before it stand
+            return f"{line}; " + ("the other plots skipped (interrupted)" if figures
+                                  else "no plots (skipped: interrupted)")
+        if self.figures_cut or not figures:
+            return f"{line}; " + ("the other plots failed, see the warning above" if figures
+                                  else "no plots (drawing them failed, see the warning above)")
+        return line
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -188,4 +197,5 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
         echo(f"warning: {note}")
     summary = train(setup, run, schedule, plan, schedule_name=schedule.name, config_path=config_path,
                     resume=progress, live=live, changes=changes, tags=tags)
-    return TrainResult(summary, run.path, figures=run.figures if cfg.train.plots else None)
+    return TrainResult(summary, run.path, figures=run.figures if cfg.train.plots else None,
+                       figures_cut=run.figures_cut)

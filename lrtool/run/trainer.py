@@ -454,10 +454,11 @@ def plot_run(run: RunDir) -> None:
 
     if not run.writes:
         return
-    run.figures = []
+    run.figures, run.figures_cut = [], None
     try:
-        run.figures = plots.plot_training(run.path)
+        plots.plot_training(run.path, written=run.figures)
     except Exception as e:  # noqa: BLE001
+        run.figures_cut = "failed"
         print(f"lrtool: warning: could not draw the plots: {e}", file=sys.stderr)
 
 
@@ -483,5 +484,6 @@ def _plot_quietly(run: RunDir, flag: StopFlag) -> None:
     try:
         with flag.cuttable():
             plot_run(run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # run.figures keeps those drawn before it
+        run.figures_cut = "interrupted"
         print("lrtool: warning: plots skipped (interrupted)", file=sys.stderr)

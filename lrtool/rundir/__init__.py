@@ -69,8 +69,11 @@ class RunDir:
             writes = ranks.is_main()
         self.writes = writes
         self._summary: dict[str, Any] = {}
-        # the figures the last drawing wrote, [] when it failed; None: not drawn in this process
+        # the figures the last drawing wrote (those saved before it failed or was stopped); None: not drawn
+        # in this process
         self.figures: list[str] | None = None
+        # why the last drawing ended before its last figure: "failed", "interrupted" (a second signal), or None
+        self.figures_cut: str | None = None
 
     @classmethod
     def create(cls, out: str | Path | None, stem: str, command: str, root: str | Path = "runs") -> "RunDir":
