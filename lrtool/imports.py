@@ -16,6 +16,10 @@ from typing import Any, Callable
 from .errors import LrtoolError, one_line
 from .registry import did_you_mean
 
+# every folder lrtool put on sys.path in this process (a config's folder, the cwd, a resumed run's
+# recorded import_paths): an import error names those it searched, in sys.path's order
+_ADDED: set[str] = set()
+
 
 def add_config_paths(config_path: str | Path | None) -> None:
     """Put the config file's folder and the current working directory on sys.path (front, once each).
@@ -39,7 +43,14 @@ def add_paths(folders: list[str]) -> None:
     for entry in reversed(folders):  # the first ends up first
         if entry not in sys.path:
             sys.path.insert(0, entry)
+        _ADDED.add(entry)
     # DataLoader workers started by spawn/forkserver rebuild sys.path from the parent's, so they see these too
+
+
+def searched() -> str:
+    """Where an import looks for a config's module, as an error message says it: the folders lrtool added."""
+    folders = [p for p in sys.path if p in _ADDED]
+    return f"searched {', '.join(folders)}, then the rest of sys.path" if folders else "searched sys.path"
 
 
 def is_spec(name: Any) -> bool:
@@ -64,7 +75,7 @@ def resolve_callable(spec: str, key: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
         raise LrtoolError(f"{key}: cannot import module '{module_name}' for '{spec}': {one_line(err)} "
-                          f"(searched the config's folder, the working directory and sys.path)") from err
+                          f"({searched()})") from err
     except Exception as err:  # the user's module itself failed while importing
         raise LrtoolError(f"{key}: importing module '{module_name}' for '{spec}' failed: "
                           f"{type(err).__name__}: {one_line(err)}") from err

@@ -298,6 +298,40 @@ def test_user_modules_next_to_the_config_import_without_pythonpath(tmp_path):
     assert json.loads(summary_path.read_text())["status"] == "completed"
 
 
+def test_a_resumed_run_whose_module_is_gone_names_the_folders_it_searched(tmp_path, monkeypatch):
+    """--resume looks where the run recorded (import_paths), not in 'the config's folder': the error says so."""
+    from lrtool import imports
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the folders lrtool adds go with the test
+    monkeypatch.setattr(imports, "_ADDED", set())
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "cfg").mkdir(parents=True)
+    elsewhere.mkdir()
+    module_file = project / "cfg" / "resume_gone_net.py"
+    module_file.write_text("import torch\n\ndef make(input_shape, num_classes):\n"
+                           "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(input_shape[0], "
+                           "num_classes))\n")
+    write_base_config(project / "cfg", "run.yaml", text="seed: 0\ndevice: cpu\n"
+                      "data: {name: synthetic, n_samples: 64, n_features: 4, n_classes: 2, batch_size: 16}\n"
+                      "model: {name: 'resume_gone_net:make'}\ntrain: {epochs: 1, plots: false}\n")
+    monkeypatch.chdir(project)
+    assert invoke("train", "cfg/run.yaml", "--out", "run").exit_code == 0
+    run = project / "run"
+    s = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**s, "status": "interrupted"}))
+    module_file.unlink()  # moved away since the run was made
+    monkeypatch.delitem(sys.modules, "resume_gone_net")
+    monkeypatch.chdir(elsewhere)
+    res = invoke("train", "--resume", run)
+    assert res.exit_code == 2, res.output
+    message = " ".join(res.output.split())
+    # the recorded folders, after the run's own folder and the working directory config.yaml's load adds
+    folders = [str(run.resolve()), str(elsewhere.resolve()), *s["import_paths"]]
+    assert s["import_paths"] == [str((project / "cfg").resolve()), str(project.resolve())]
+    assert f"(searched {', '.join(folders)}, then the rest of sys.path)" in message
+    assert "config's folder" not in message
+
+
 def test_loader_options_reach_the_dataloader(tmp_path, monkeypatch):
     name = module(tmp_path, monkeypatch, "src_options", SOURCES)
     def collate(samples):

@@ -242,11 +242,13 @@ def test_bad_torchvision_kwargs():
         "model: alexnet fails on a batch of shape (2, 1, 8, 8): RuntimeError:")
 
 
-def test_bad_module_paths():
+def test_bad_module_paths(monkeypatch):
+    from lrtool import imports
+
+    monkeypatch.setattr(imports, "_ADDED", set())  # no config loaded in this process: only sys.path
     assert one_line_error(validate_model, "no_such_pkg_xyz.models:make", {}) == (
         "model: cannot import module 'no_such_pkg_xyz.models' for "
-        "'no_such_pkg_xyz.models:make': No module named 'no_such_pkg_xyz' "
-        "(searched the config's folder, the working directory and sys.path)")
+        "'no_such_pkg_xyz.models:make': No module named 'no_such_pkg_xyz' (searched sys.path)")
     assert one_line_error(validate_model, "os.path:", {}) == (
         "model: 'os.path:' is not of the form 'package.module:callable'")
     assert one_line_error(validate_model, "os:sep", {}) == (
