@@ -195,6 +195,7 @@ def find_lr(
 def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
+    from .commands import count
     from .run.suggest import snippet
 
     stop = s["stop"]
@@ -202,7 +203,7 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     if partial:  # says where the sweep got to; its message already names the signal
         console.print(f"range test {stop['message']}", markup=False)
     else:
-        console.print(f"range test: {_count(stop['steps_run'], 'step')}, stopped: {stop['reason']} - "
+        console.print(f"range test: {count(stop['steps_run'], 'step')}, stopped: {stop['reason']} - "
                       f"{stop['message']}")
     table = Table(title="suggested learning rates" + (" (partial sweep)" if partial else ""), title_justify="left")
     for col in ("suggestion", "lr", "step", "smoothed loss"):
@@ -350,32 +351,14 @@ def _train_and_print(cfg: Any, out: Path | None, stem: str, config_path: str | N
     return result.exit_code
 
 
-def _count(n: int, noun: str) -> str:
-    """`n noun`, the noun in the plural unless n is 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _progress_done(progress: dict[str, Any], steps_per_epoch: int | None) -> str:
-    """How far a train run got: "1 epoch (60 steps)", "1 epoch and 15 steps (75 steps)" or "15 steps"."""
-    epochs, steps = progress["epoch"], progress["step"]
-    if not steps_per_epoch:  # not recorded: both counts as they are
-        return f"{_count(epochs, 'epoch')}, {_count(steps, 'step')}"
-    into = steps - epochs * steps_per_epoch  # the steps of an epoch cut short
-    if not epochs:
-        return _count(steps, "step")
-    if into <= 0:
-        return f"{_count(epochs, 'epoch')} ({_count(steps, 'step')})"
-    return f"{_count(epochs, 'epoch')} and {_count(into, 'step')} ({_count(steps, 'step')})"
-
-
 def _print_train(console: Any, result: Any) -> None:
     from rich.table import Table
 
     s = result.summary
     status = s["status"]
     style = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
-    console.print(f"[{style}]{status}[/] after {_progress_done(s['progress'], s.get('steps_per_epoch'))} "
-                  f"in {s['timings']['total_s']:.1f} s", highlight=False)
+    console.print(f"[{style}]{status}[/] after {result.progress()} in {s['timings']['total_s']:.1f} s",
+                  highlight=False)
     if s.get("stop"):
         console.print(s["stop"]["message"], markup=False)
     table = Table(show_header=True, title_justify="left")
@@ -408,14 +391,15 @@ def preview(
     """The LR (and momentum) curve of a schedule, computed without a model (it counts the dataset's training split)."""
 
     def body() -> int:
+        from .commands import count
         from .commands.preview import preview as command
 
         r = command(config, _overrides(set_, **{"train.epochs": epochs}), schedule=schedule, lr_from=lr_from,
                     out=out)
         stdout, _ = _consoles()
         lrs = r.lrs
-        stdout.print(f"schedule {r.schedule} ({r.interval} interval): {_count(r.total_steps, 'step')} = "
-                     f"{_count(r.epochs, 'epoch')} x {_count(r.steps_per_epoch, 'step')} of batch {r.batch_size}")
+        stdout.print(f"schedule {r.schedule} ({r.interval} interval): {count(r.total_steps, 'step')} = "
+                     f"{count(r.epochs, 'epoch')} x {count(r.steps_per_epoch, 'step')} of batch {r.batch_size}")
         stdout.print(ascii_curve(lrs), markup=False, highlight=False)
         stdout.print(f"lr: first {lrs[0]:.3g}, min {min(lrs):.3g}, max {max(lrs):.3g}, last {lrs[-1]:.3g}")
         if r.needs_metric:

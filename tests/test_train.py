@@ -203,10 +203,11 @@ def test_an_interrupted_run_says_how_far_it_got_in_words(cfg_file, tmp_path, mon
 @pytest.mark.parametrize("epoch, step, done", [
     (1, 60, "1 epoch (60 steps)"), (2, 120, "2 epochs (120 steps)"), (1, 61, "1 epoch and 1 step (61 steps)"),
     (0, 0, "0 steps")])
-def test_the_final_line_words_its_counts_at_an_epoch_boundary(epoch, step, done):
-    from lrtool.cli import _progress_done
+def test_the_final_line_words_its_counts_at_an_epoch_boundary(tmp_path, epoch, step, done):
+    from lrtool.commands.train import TrainResult
 
-    assert _progress_done({"epoch": epoch, "step": step}, 60) == done
+    result = TrainResult({"progress": {"epoch": epoch, "step": step}, "steps_per_epoch": 60}, tmp_path)
+    assert result.progress() == done
 
 
 def test_resume_after_a_kill_drops_rows_past_the_checkpoint(cfg_file, tmp_path):

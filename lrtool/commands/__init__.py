@@ -13,6 +13,11 @@ from typing import Any
 from ..errors import ExitCode
 
 
+def count(n: int, noun: str) -> str:
+    """`n noun`, the noun in the plural unless n is 1 (the commands' counts: "1 epoch", "60 steps")."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class RunResult:
     """What a find-lr or train run left behind: its summary.json's content and its directory."""

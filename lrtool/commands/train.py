@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import LrtoolError
-from . import RunResult
+from . import RunResult, count
 
 
 @dataclass
@@ -16,6 +16,22 @@ class TrainResult(RunResult):
 
     figures: list[str] | None = None  # the plots drawn at the end (those before a failure or a stop); None: off
     figures_cut: str | None = None  # why drawing ended early: "failed", "interrupted" (a second signal), or None
+
+    def progress(self) -> str:
+        """How far the run got: "1 epoch (60 steps)", "1 epoch and 15 steps (75 steps)" or "15 steps".
+
+        An epoch counts once it ended (validated): a stop right after its last step counts its steps only.
+        """
+        done = self.summary["progress"]
+        epochs, steps, per_epoch = done["epoch"], done["step"], self.summary.get("steps_per_epoch")
+        if not per_epoch:  # not recorded: both counts as they are
+            return f"{count(epochs, 'epoch')}, {count(steps, 'step')}"
+        into = steps - epochs * per_epoch  # the steps of the epoch the run stopped in
+        if not epochs:
+            return count(steps, "step")
+        if into <= 0:
+            return f"{count(epochs, 'epoch')} ({count(steps, 'step')})"
+        return f"{count(epochs, 'epoch')} and {count(into, 'step')} ({count(steps, 'step')})"
 
     def written(self) -> str:
         """What the run directory holds, for the final `wrote DIR/ (...)` line: only files really there,
