@@ -61,6 +61,22 @@ def test_every_rule_ignores_a_curve_that_explodes_and_decays():
     assert out["clr"]["max_lr"] <= lrs[40] and out["onecycle"]["max_lr"] <= lrs[40]
 
 
+def test_a_partial_sweep_never_asks_to_raise_end_lr():
+    """Interrupted while the loss still fell: the curve's end says nothing about end_lr."""
+    lrs = [1e-4 * 10 ** (i / 10) for i in range(30)]
+    falling = [2.0 - 0.05 * i for i in range(30)]
+    whole = suggest(lrs, falling, num_iter=30)
+    assert whole["shape"] == "never_rises" and any("raise end_lr" in n for n in whole["notes"])
+    assert whole["partial"] is False
+    cut = suggest(lrs, falling, num_iter=60, partial=True)
+    assert cut["partial"] is True and cut["shape"] == "u" and cut["lr"] == whole["lr"]
+    assert cut["notes"] == [f"partial sweep: the suggestions come from the LRs swept before the interrupt (up to "
+                            f"{lrs[-1]:.3g}); run find-lr again and let it finish to confirm them"]
+    flat = suggest(lrs, [2.0] * 30, num_iter=60, partial=True)
+    assert flat["lr"] is None and flat["notes"] == [
+        "the loss never fell before the sweep was interrupted: no suggestion; run find-lr again and let it finish"]
+
+
 def test_trimmed_valley_drops_fastai_ends():
     lrs = sweep(1e-6, 10.0, 100)
     x = [math.log10(v) for v in lrs]

@@ -75,9 +75,6 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
         fix = "run find-lr again and let it finish" if partial else "raise num_iter or lower start_lr"
         _note(notes, f"only {m} usable steps: too few to suggest anything; {fix}")
         return out
-    if partial:
-        _note(notes, f"partial sweep: the suggestions come from the LRs swept before the interrupt (up to "
-                     f"{float(lrs[n - 1]):.3g}); run find-lr again and let it finish to confirm them")
 
     def pick(i: int, lr_value: float | None = None) -> dict[str, Any]:
         return {"lr": float(lr[i] if lr_value is None else lr_value), "step": int(i), "loss": float(loss[i])}
@@ -89,9 +86,16 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     spread = max(abs(first), 1e-12)
     if first - loss[i_min] <= 0.01 * spread:
         out["shape"] = "never_falls"
-        _note(notes, "the loss never fell: no learning rate in this range trains the model "
-                     "(start_lr too high, or the model/data cannot learn); no suggestion")
+        if partial:  # the higher LRs were never tried: nothing is known about them
+            _note(notes, "the loss never fell before the sweep was interrupted: no suggestion; run find-lr "
+                         "again and let it finish")
+        else:
+            _note(notes, "the loss never fell: no learning rate in this range trains the model "
+                         "(start_lr too high, or the model/data cannot learn); no suggestion")
         return out
+    if partial:
+        _note(notes, f"partial sweep: the suggestions come from the LRs swept before the interrupt (up to "
+                     f"{float(lrs[n - 1]):.3g}); run find-lr again and let it finish to confirm them")
 
     # d loss / d log10(lr) up to the lowest point, ignoring the noisy first tenth and last few steps
     x = np.log10(lr) if np.all(lr > 0) else lr
