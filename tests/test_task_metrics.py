@@ -94,6 +94,25 @@ def test_metric_or_loss_that_does_not_fit_is_one_line_exit_2(tmp_path, overrides
     assert not (tmp_path / "run" / "epochs.csv").exists()  # before training
 
 
+def test_a_val_monitor_without_a_validation_split_is_refused_only_when_set(tmp_path):
+    """train.monitor: val_acc with data.val_fraction 0 would silently pick best.pt by train_loss: exit 2
+    in train; left unset, train_loss is the default; find-lr picks no best.pt and runs."""
+    config = write_base_config(tmp_path)
+    no_val = ("--set", "data.val_fraction=0")
+    res = invoke("train", config, "--out", tmp_path / "set", *no_val, "--set", "train.monitor=val_acc")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().replace("\n", " ") == (
+        "lrtool: error: train.monitor: val_acc needs a validation split, which this run does not have "
+        "(data.val_fraction is 0.0); set data.val_fraction > 0, monitor a train_ column, or leave train.monitor "
+        "unset (then train_loss picks best.pt)")
+    assert not (tmp_path / "set").exists()
+    res = invoke("train", config, "--out", tmp_path / "unset", *no_val)
+    assert res.exit_code == 0, res.output
+    assert summary(tmp_path / "unset")["monitor"] == "train_loss"
+    res = invoke("find-lr", config, "--out", tmp_path / "find", *no_val, "--set", "train.monitor=val_acc")
+    assert res.exit_code == 0, res.output
+
+
 def _regression_run(root, name, val_mae, val_loss, monitor):
     """A regression train run whose epochs have the given val_mae and val_loss."""
     columns = cols.epoch_columns(("mae", "rmse"))

@@ -94,7 +94,8 @@ def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
                       device=device, key="data", task=d.task, options=options)
 
 
-def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | None = True) -> Setup:
+def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | None = True,
+          picks_best: bool = True) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
     Args:
@@ -105,6 +106,8 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
             test that validates); False: never (a range test without validation). When they are not
             measured the metrics are still checked against the task and the first batch's targets, but
             torchmetrics (about 2.5 s to import) is neither imported nor run.
+        picks_best: the command keeps best.pt by train.monitor (train), so a val_ monitor set in the config
+            needs a validation split; a range test picks nothing and only checks the monitor's name.
 
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
@@ -131,7 +134,7 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
     loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss", device=device)
     task = metrics.task_of(data)
     names = tuple(metrics.resolve(cfg.train.metrics, *task))
-    monitor = _monitor(cfg, names, has_val=data.val is not None)
+    monitor = _monitor(cfg, names, has_val=data.val is not None, strict=picks_best)
     measured = bool(metrics_measured) or (metrics_measured is None and data.val is not None)
     _check_first_batch(cfg, data, model, loss_fn, names, task, library=measured)
     eval_net = net = model
@@ -145,10 +148,12 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
                  monitor=monitor, probabilities=outputs_probabilities(loss_fn), net=net, eval_net=eval_net)
 
 
-def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
-    """The column that picks best.pt: train.monitor checked against the metrics, or val_<first metric>.
+def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool, strict: bool) -> str:
+    """The column that picks best.pt: train.monitor checked against the metrics, or the default one.
 
-    Without a validation split a val_ monitor falls back to train_loss (as it always has).
+    Left unset, it is val_<first metric>, or train_loss without a validation split. A val_ monitor the
+    config sets without a validation split is an error where it would pick best.pt (`strict`): falling
+    back silently would keep a best.pt by another column than the one asked for.
     """
     from .. import metrics
 
@@ -156,7 +161,13 @@ def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
     if monitor is None:
         return metrics.default_monitor(names, has_val)
     metrics.check_monitor(monitor, names, has_val=True)
-    return monitor if has_val or not monitor.startswith("val_") else "train_loss"
+    if has_val or not monitor.startswith("val_"):
+        return monitor
+    if strict:
+        raise LrtoolError(f"train.monitor: {monitor} needs a validation split, which this run does not have "
+                          f"(data.val_fraction is {cfg.data.val_fraction}); set data.val_fraction > 0, monitor "
+                          "a train_ column, or leave train.monitor unset (then train_loss picks best.pt)")
+    return "train_loss"
 
 
 def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: Any, names: tuple[str, ...],
