@@ -85,6 +85,21 @@ def test_bad_loaders_and_batches_are_named():
         lrtool.find_lr(model, opt, nn.CrossEntropyLoss(), [{"a": 1, "b": 2}], **QUICK)
 
 
+def test_a_loss_that_does_not_fit_the_targets_is_the_cli_one_line_message():
+    """The CLI's loss/target check, run by find_lr too: MSELoss on class indices is refused before the sweep,
+    with the CLI's wording, and the model is left untouched."""
+    model = mlp()
+    before = params(model)
+    with pytest.raises(lrtool.LrtoolError) as e:
+        lrtool.find_lr(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.MSELoss(),
+                       DataLoader(blobs(), batch_size=32), **QUICK)
+    assert type(e.value) is lrtool.LrtoolError
+    assert str(e.value) == ("find_lr: criterion: MSELoss compares the output (3,) per sample elementwise with float "
+                            "targets of the same shape, got int64 targets of shape () per sample; class indices "
+                            "need CrossEntropyLoss (or mse_one_hot)")
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+
+
 # --------------------------------------------------------------------------- same answers as the CLI
 
 
@@ -214,7 +229,7 @@ def test_state_is_restored_however_the_sweep_ends(raise_):
 
     def criterion(out, y):
         calls["n"] += 1
-        if calls["n"] == 7:
+        if calls["n"] == 8:  # the 7th step: call 1 is the check of the loss on the first batch
             raise raise_("stop here")
         return nn.functional.cross_entropy(out, y)
 
