@@ -213,6 +213,20 @@ def test_find_lr_measures_the_tasks_metric_next_to_val_loss():
     assert measured["val_acc"].max() > measured["val_acc"].iloc[0]  # it learns as the LR rises
 
 
+def test_class_probability_targets_measure_accuracy_as_the_cli_does():
+    """Soft targets for CrossEntropyLoss: the fit check passes, and val_acc scores their most probable class."""
+    def soft(d: TensorDataset) -> TensorDataset:
+        x, y = d.tensors
+        return TensorDataset(x, nn.functional.one_hot(y, 3).float() * 0.9 + 0.1 / 3)
+
+    model = mlp()
+    result = lrtool.find_lr(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+                            DataLoader(soft(blobs()), batch_size=32),
+                            val_loader=DataLoader(soft(blobs(96, seed=1)), batch_size=32), val_every=5, **QUICK)
+    measured = result.curve.dropna(subset=["val_loss"])
+    assert measured["val_acc"].notna().all() and measured["val_acc"].between(0, 1).all()
+
+
 class Boom(Exception):
     pass
 

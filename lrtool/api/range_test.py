@@ -257,7 +257,7 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
                        "val_every": val_every if val_loader is not None else 0}}
     cfg = _validated(doc, "find_lr()")
     _check_loss(model, criterion, cfg.loss.name, train_loader, dev)
-    task = _probe_task(model, val_loader, dev) if val_loader is not None and val_every else None
+    task = _probe_task(model, val_loader, dev, criterion) if val_loader is not None and val_every else None
     measured = {} if task is None else {"metric_names": tuple(metrics.resolve(None, *task)), "task": task,
                                         "probabilities": outputs_probabilities(criterion)}
     setup = Setup(cfg, dev, Precision(precision, dev), torch.Generator(), _Loaders(train_loader, val_loader),
@@ -349,12 +349,14 @@ def _check_loss(model: Any, criterion: Any, name: str, train_loader: Any, device
         set_rng_state(rngs)
 
 
-def _probe_task(model: Any, val_loader: Any, device: Any) -> tuple[str, int] | None:
+def _probe_task(model: Any, val_loader: Any, device: Any, criterion: Any) -> tuple[str, int] | None:
     """(task, output width) read from the model's output on the first validation batch, for the metric the
-    sweep measures next to val_loss (the task's default: accuracy, mae, ...); None when it cannot tell."""
+    sweep measures next to val_loss (the task's default: accuracy, mae, ...); None when it cannot tell.
+    Class probabilities for CrossEntropyLoss are a multiclass task, as in the CLI (run/build.py)."""
     import torch
 
-    from ..data.task import infer_task
+    from ..data.task import MULTICLASS, infer_task
+    from ..optim import soft_targets
 
     first = _first_output(model, val_loader, device, "find_lr: val_loader")
     if first is None:
@@ -362,6 +364,8 @@ def _probe_task(model: Any, val_loader: Any, device: Any) -> tuple[str, int] | N
     out, y = first
     if not isinstance(y, torch.Tensor) or not isinstance(out, torch.Tensor) or out.dim() != 2:
         return None
+    if soft_targets(criterion, out, y):
+        return MULTICLASS, int(out.shape[1])
     classes = out.shape[1] if not y.is_floating_point() and y.dim() == 1 else None
     try:
         found = infer_task(y, num_classes=classes)

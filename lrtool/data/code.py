@@ -179,7 +179,9 @@ def _loaded(parts: dict[str, Any], task: str | None, options: LoaderOptions, key
     if task is not None and task != MULTICLASS or num_classes is not None:
         # the task or the class count is known: one target shows the shape, no pass over the data
         first = _item_target(train[0], options)
-        found = infer_task(first.reshape(1, *first.shape), (task or MULTICLASS) if num_classes else task,
+        # `classes` says multiclass for class-index targets; a vector of class probabilities tells its own task
+        classes_task = MULTICLASS if first.dim() == 0 else None
+        found = infer_task(first.reshape(1, *first.shape), (task or classes_task) if num_classes else task,
                            num_classes=num_classes, key=f"{key}.task")
     else:
         ys = [_targets(d, options) for d in datasets.values()]
