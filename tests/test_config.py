@@ -24,6 +24,22 @@ def error_of(*args, **kwargs) -> str:
     return msg
 
 
+def test_readme_config_block_shows_the_real_defaults(tmp_path):
+    """README's "The config" block claims each value shown is what a file leaving the key out gets."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The config", 1)[1]
+    block = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    defaults = load_config(write(tmp_path, "seed: 0\n")).to_dict()
+    assert set(block) == set(defaults)
+    for key, shown in block.items():
+        if isinstance(shown, dict):
+            assert shown.items() <= defaults[key].items(), key
+        else:
+            assert shown == defaults[key], key
+
+
 def test_defaults_are_the_quickstart():
     cfg = load_config(None)
     assert cfg.data.name == "digits" and cfg.model.name == "mlp" and cfg.optimizer.name == "SGD"
