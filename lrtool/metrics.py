@@ -288,7 +288,9 @@ class MetricSet:
         """Add one batch (stays on the device; handed to torchmetrics every BUFFER batches)."""
         if not self.metrics:
             return
-        self._pending.append((self.preds(out), y.long() if self.task == MULTILABEL else y.detach()))
+        y = y.detach()
+        self._pending.append((self.preds(out), y.long() if self.task == MULTILABEL
+                              else hard_targets(y) if self.task == MULTICLASS else y))
         if len(self._pending) >= BUFFER:
             self._flush()
 
@@ -349,6 +351,12 @@ class MetricSet:
             for k, v in saved.items():
                 current = getattr(m, k)
                 setattr(m, k, v.to(current.device) if hasattr(v, "to") and hasattr(current, "device") else v)
+
+
+def hard_targets(y: Any) -> Any:
+    """Class probabilities (soft targets (N, C, ...), a multiclass run with CrossEntropyLoss) as their most
+    probable class, the class indices torchmetrics' multiclass metrics take; other targets as they are."""
+    return y.argmax(dim=1) if y.is_floating_point() and y.dim() >= 2 else y
 
 
 def check_batch(names: Sequence[str], task: str, num_outputs: int, out: Any, y: Any,

@@ -85,6 +85,21 @@ def test_bad_loaders_and_batches_are_named():
         lrtool.find_lr(model, opt, nn.CrossEntropyLoss(), [{"a": 1, "b": 2}], **QUICK)
 
 
+def test_a_loss_that_does_not_fit_the_targets_is_the_cli_one_line_message():
+    """The CLI's loss/target check, run by find_lr too: MSELoss on class indices is refused before the sweep,
+    with the CLI's wording, and the model is left untouched."""
+    model = mlp()
+    before = params(model)
+    with pytest.raises(lrtool.LrtoolError) as e:
+        lrtool.find_lr(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.MSELoss(),
+                       DataLoader(blobs(), batch_size=32), **QUICK)
+    assert type(e.value) is lrtool.LrtoolError
+    assert str(e.value) == ("find_lr: criterion: MSELoss compares the output (3,) per sample elementwise with float "
+                            "targets of the same shape, got int64 targets of shape () per sample; class indices "
+                            "need CrossEntropyLoss (or mse_one_hot)")
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+
+
 # --------------------------------------------------------------------------- same answers as the CLI
 
 
@@ -198,6 +213,20 @@ def test_find_lr_measures_the_tasks_metric_next_to_val_loss():
     assert measured["val_acc"].max() > measured["val_acc"].iloc[0]  # it learns as the LR rises
 
 
+def test_class_probability_targets_measure_accuracy_as_the_cli_does():
+    """Soft targets for CrossEntropyLoss: the fit check passes, and val_acc scores their most probable class."""
+    def soft(d: TensorDataset) -> TensorDataset:
+        x, y = d.tensors
+        return TensorDataset(x, nn.functional.one_hot(y, 3).float() * 0.9 + 0.1 / 3)
+
+    model = mlp()
+    result = lrtool.find_lr(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+                            DataLoader(soft(blobs()), batch_size=32),
+                            val_loader=DataLoader(soft(blobs(96, seed=1)), batch_size=32), val_every=5, **QUICK)
+    measured = result.curve.dropna(subset=["val_loss"])
+    assert measured["val_acc"].notna().all() and measured["val_acc"].between(0, 1).all()
+
+
 class Boom(Exception):
     pass
 
@@ -214,7 +243,7 @@ def test_state_is_restored_however_the_sweep_ends(raise_):
 
     def criterion(out, y):
         calls["n"] += 1
-        if calls["n"] == 7:
+        if calls["n"] == 8:  # the 7th step: call 1 is the check of the loss on the first batch
             raise raise_("stop here")
         return nn.functional.cross_entropy(out, y)
 

@@ -405,3 +405,86 @@ def test_samples_of_different_sizes_without_a_collate_fn_are_a_one_line_error(tm
     assert res.exit_code == 2, res.output
     assert "data: the Dataset's samples cannot be collated into a batch" in res.output
     assert "data.collate_fn" in res.output and "Traceback" not in res.output
+
+
+FAILING_SOURCE = """
+    import torch
+
+    class Shards(torch.utils.data.Dataset):
+        targets = [i % 2 for i in range(40)]  # known up front: only the probe batches read items
+
+        def __init__(self, where, bad_from=0):
+            self.where, self.bad_from = where, bad_from
+            if where == "init":
+                raise RuntimeError("cannot open shard 3")
+
+        def __len__(self):
+            if self.where == "len":
+                raise OSError("disk gone")
+            return 40
+
+        def __getitem__(self, i):
+            if self.where == "getitem" and i >= self.bad_from:
+                raise KeyError("pixels")
+            return torch.full((4,), float(i)), i % 2
+
+    def make(where="init", bad_from=0):
+        return Shards(where, bad_from)
+
+    def quits():
+        raise SystemExit(3)
+"""
+
+
+@pytest.mark.parametrize("command", ["find-lr", "train"])
+@pytest.mark.parametrize("overrides, message", [
+    ([], "data.name: {name}:make raised RuntimeError: cannot open shard 3"),
+    (["data.where=len"], "data.name: {name}:make raised OSError: disk gone while lrtool read its Dataset"),
+    (["data.where=getitem"], "data.name: {name}:make raised KeyError: 'pixels' while lrtool read its Dataset"),
+    # the first sample reads fine; the model's check batch (2 samples) reads the one that fails
+    (["data.where=getitem", "data.bad_from=1"],
+     "data.name: {name}:make raised KeyError: 'pixels' while lrtool read its Dataset"),
+    (["data.name={name}:quits"],
+     "data.name: {name}:quits called sys.exit(3); data code must not exit"),
+])
+def test_a_user_dataset_that_raises_during_setup_is_bad_input(tmp_path, monkeypatch, command, overrides, message):
+    """Exit 2 with one line naming data.name and the callable, before any run directory exists."""
+    name = module(tmp_path, monkeypatch, "src_failing", FAILING_SOURCE)
+    cfg = write_base_config(tmp_path, "failing.yaml", f"device: cpu\ndata: {{name: '{name}:make', batch_size: 8}}\n"
+                            "model: {name: mlp}\ntrain: {epochs: 1}\n")
+    args = [a for o in overrides for a in ("--set", o.format(name=name))]
+    res = invoke(command, cfg, "--out", tmp_path / "run", *args)
+    assert res.exit_code == 2, res.output
+    assert res.output.strip() == f"lrtool: error: {message.format(name=name)}"
+    assert not (tmp_path / "run").exists()  # as for every other exit-2 setup error: no run was started
+
+
+SHAPES_SOURCE = """
+    import torch
+
+    def mismatch():
+        return torch.randn(100, 4), torch.randint(0, 2, (90,))
+
+    def mismatch_split():
+        return {"train": (torch.randn(30, 4), torch.zeros(30)), "val": (torch.randn(10, 4), torch.zeros(9))}
+
+    def one():
+        return (torch.utils.data.TensorDataset(torch.randn(10, 4), torch.randint(0, 2, (10,))),)
+"""
+
+
+def test_misshapen_returns_say_what_is_wrong(tmp_path, monkeypatch):
+    name = module(tmp_path, monkeypatch, "src_shapes", SHAPES_SOURCE)
+
+    def error(fn: str) -> str:
+        with pytest.raises(LrtoolError) as e:
+            build_data(f"{name}:{fn}", {}, val_fraction=0.2, seed=0)
+        return str(e.value)
+
+    assert error("mismatch") == ("data.name: src_shapes:mismatch returned x with 100 samples but y with 90; "
+                                 "(x, y) need one target per sample")
+    assert error("mismatch_split") == ("data.name: src_shapes:mismatch_split returned x with 10 samples but y with 9 "
+                                       "for its 'val' split; (x, y) need one target per sample")
+    assert error("one") == ("data.name: src_shapes:one returned a tuple of 1 split; expected a torch Dataset, a "
+                            "mapping or tuple of train/val[/test] Datasets, or arrays/tensors (x, y) (a single "
+                            "Dataset or (x, y) is returned as it is, not in a tuple)")

@@ -114,6 +114,9 @@ def test_first_batch_targets_that_do_not_fit_the_loss(batch):
         error(check_batch, ce, "CrossEntropyLoss", logits, multi_hot)
     check_batch(ce, "CrossEntropyLoss", logits, classes)  # fits
     check_batch(ce, "CrossEntropyLoss", logits, F.softmax(real, 1))  # class probabilities fit too
+    assert error(check_batch, ce, "CrossEntropyLoss", logits, F.softmax(real, 1) * 2).endswith(
+        "use BCEWithLogitsLoss or MSELoss; class probabilities (soft targets) must be in [0, 1] and sum to 1 "
+        "per sample")
     mse = build_loss("mse", {})
     assert error(check_batch, mse, "mse", logits, classes) == (
         "loss: mse compares the output (3,) per sample elementwise with float targets of the same shape, "

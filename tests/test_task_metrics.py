@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from lrtool import compare as C
 from lrtool.rundir import columns as cols
@@ -92,6 +93,74 @@ def test_metric_or_loss_that_does_not_fit_is_one_line_exit_2(tmp_path, overrides
         message = "train.monitor: expected one of the measured metrics"
     assert message in line
     assert not (tmp_path / "run" / "epochs.csv").exists()  # before training
+
+
+def test_a_val_monitor_without_a_validation_split_is_refused_only_when_set(tmp_path):
+    """train.monitor: val_acc with data.val_fraction 0 would silently pick best.pt by train_loss: exit 2
+    in train; left unset, train_loss is the default; find-lr picks no best.pt and runs."""
+    config = write_base_config(tmp_path)
+    no_val = ("--set", "data.val_fraction=0")
+    res = invoke("train", config, "--out", tmp_path / "set", *no_val, "--set", "train.monitor=val_acc")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().replace("\n", " ") == (
+        "lrtool: error: train.monitor: val_acc needs a validation split, which this run does not have "
+        "(data.val_fraction is 0.0); set data.val_fraction > 0, monitor a train_ column, or leave train.monitor "
+        "unset (then train_loss picks best.pt)")
+    assert not (tmp_path / "set").exists()
+    res = invoke("train", config, "--out", tmp_path / "unset", *no_val)
+    assert res.exit_code == 0, res.output
+    assert summary(tmp_path / "unset")["monitor"] == "train_loss"
+    res = invoke("find-lr", config, "--out", tmp_path / "find", *no_val, "--set", "train.monitor=val_acc")
+    assert res.exit_code == 0, res.output
+
+
+SOFT_SOURCE = """\
+import torch
+
+class Soft(torch.utils.data.Dataset):
+    classes = ["a", "b", "c"]  # torchvision's convention; the targets are probabilities over these
+
+    def __init__(self, n=96):
+        g = torch.Generator().manual_seed(0)
+        self.y = torch.arange(n) % 3
+        self.x = torch.randn(3, 8, generator=g)[self.y] + torch.randn(n, 8, generator=g)
+        self.p = torch.nn.functional.one_hot(self.y, 3).float() * 0.9 + 0.1 / 3  # label smoothing 0.1
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.p[i]
+
+def pairs():
+    d = Soft()
+    return d.x, d.p
+
+def dataset():
+    return Soft()
+"""
+
+
+@pytest.mark.parametrize("source", ["pairs", "dataset"])
+def test_class_probability_targets_train_with_cross_entropy_and_accuracy(tmp_path, source):
+    """Soft targets (N, C) for CrossEntropyLoss: accepted, a multiclass run whose accuracy scores the
+    most probable class of each target."""
+    from lrtool.metrics import MetricSet
+
+    (tmp_path / "soft_src.py").write_text(SOFT_SOURCE)
+    config = write_base_config(tmp_path, "soft.yaml", f"seed: 0\ndevice: cpu\ndata: {{name: 'soft_src:{source}', "
+                               "batch_size: 16}\nmodel: {name: mlp, hidden: [16]}\nloss: {name: CrossEntropyLoss}\n"
+                               "train: {epochs: 2, plots: false, metrics: [accuracy, f1]}\n")
+    res = invoke("train", config, "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    s = summary(tmp_path / "run")
+    assert (s["task"], s["monitor"]) == ("multiclass", "val_acc")
+    assert 0 <= float(rows(tmp_path / "run" / "epochs.csv")[-1]["val_acc"]) <= 1
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3], [0.5, 0.25, 0.25]])
+    logits = torch.tensor([[2.0, 0, 0], [0, 0, 1.0], [1.0, 0, 0], [1.0, 0, 0]])  # argmax 0, 2, 0, 0
+    metric = MetricSet(["accuracy"], "multiclass", 3)
+    metric.update(logits, probs)  # the targets' most probable classes: 0, 2, 1, 0
+    assert metric.compute()["acc"] == pytest.approx(0.75)
 
 
 def _regression_run(root, name, val_mae, val_loss, monitor):

@@ -219,7 +219,9 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
         A RangeTest: .lr, .suggestions, .clr, .onecycle, .stop, .curve, .plot(), .to_yaml().
 
     Raises:
-        LrtoolError: a bad argument (one line naming it: "find_lr(): find_lr.num_iter: expected ...").
+        LrtoolError: a bad argument (one line naming it: "find_lr(): find_lr.num_iter: expected ..."), or a
+            criterion that does not fit the first training batch's targets (the CLI's check of `loss`:
+            "find_lr: criterion: CrossEntropyLoss expects one integer class index per sample, ...").
         RunFailed: the model, loss or loader raised during the sweep (the cause is chained; the state
             is restored first).
     """
@@ -254,7 +256,8 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
                        "diverge_threshold": diverge_threshold,
                        "val_every": val_every if val_loader is not None else 0}}
     cfg = _validated(doc, "find_lr()")
-    task = _probe_task(model, val_loader, dev) if val_loader is not None and val_every else None
+    _check_loss(model, criterion, cfg.loss.name, train_loader, dev)
+    task = _probe_task(model, val_loader, dev, criterion) if val_loader is not None and val_every else None
     measured = {} if task is None else {"metric_names": tuple(metrics.resolve(None, *task)), "task": task,
                                         "probabilities": outputs_probabilities(criterion)}
     setup = Setup(cfg, dev, Precision(precision, dev), torch.Generator(), _Loaders(train_loader, val_loader),
@@ -285,35 +288,89 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
     return RangeTest(summary, run.rows, run.path if run.writes else None, f"{title} ({summary['stop']['reason']})")
 
 
-def _probe_task(model: Any, val_loader: Any, device: Any) -> tuple[str, int] | None:
-    """(task, output width) read from the model's output on the first validation batch, for the metric the
-    sweep measures next to val_loss (the task's default: accuracy, mae, ...); None when it cannot tell.
+def _first_output(model: Any, loader: Any, device: Any, key: str) -> tuple[Any, Any] | None:
+    """The model's output (eval mode, no gradient) on the loader's first batch, and that batch's target;
+    None when the loader or the model fails on it (the sweep itself reports those).
 
     The loader and every RNG are put back as they were: training after find_lr stays bit-identical.
     """
     import torch
 
-    from ..data.batches import LoaderState, adapted, call_model
-    from ..data.task import infer_task
+    from ..data.batches import LoaderState, call_model
     from ..run.engine import rng_state, set_rng_state
 
-    state, rngs = LoaderState(val_loader), rng_state()  # python, numpy and torch (a Dataset may draw from any)
+    state, rngs = LoaderState(loader), rng_state()  # python, numpy and torch (a Dataset may draw from any)
     was_training = model.training
     try:
         with torch.no_grad():
-            x, y = next(adapted(val_loader, device, "find_lr: val_loader"))
+            x, y = _first_batch(loader, device, key)
             model.eval()
-            out = call_model(model, x)
-        if not isinstance(y, torch.Tensor) or not isinstance(out, torch.Tensor) or out.dim() != 2:
-            return None
-        classes = out.shape[1] if not y.is_floating_point() and y.dim() == 1 else None
-        found = infer_task(y, num_classes=classes)
-    except Exception:  # noqa: BLE001 - no metric then; the sweep itself reports a model or loader that fails
+            return call_model(model, x), y
+    except Exception:  # noqa: BLE001 - reported by the sweep, with the state put back first
         return None
     finally:
         model.train(was_training)
         state.restore()
         set_rng_state(rngs)
+
+
+def _first_batch(loader: Any, device: Any, key: str) -> tuple[Any, Any]:
+    """(inputs, target) of a first batch on `device`. A DataLoader of a map-style Dataset is not iterated: its
+    first items are collated directly, so no sampler (a custom one may hold its own generator) or worker
+    draws anything; other iterables give their first batch."""
+    import torch
+
+    from ..data.batches import adapted, split_batch, to_device
+
+    dataset = getattr(loader, "dataset", None)
+    if not isinstance(loader, torch.utils.data.DataLoader) or isinstance(dataset, torch.utils.data.IterableDataset):
+        return next(adapted(loader, device, key))
+    if loader.batch_sampler is None:  # batching off: each item is a batch already
+        batch = loader.collate_fn(dataset[0])
+    else:
+        batch = loader.collate_fn([dataset[i] for i in range(min(loader.batch_size or 8, len(dataset)))])
+    x, y = split_batch(batch, key)
+    return to_device(x, device), to_device(y, device)
+
+
+def _check_loss(model: Any, criterion: Any, name: str, train_loader: Any, device: Any) -> None:
+    """The CLI's loss/target check (optim.check_batch) on the first training batch: a loss that does not fit
+    the targets is a one-line LrtoolError before the sweep, not a torch traceback from inside it."""
+    from ..optim import check_batch
+    from ..run.engine import rng_state, set_rng_state
+
+    first = _first_output(model, train_loader, device, "find_lr: train_loader")
+    if first is None:
+        return
+    rngs = rng_state()  # a loss may draw random numbers too
+    try:
+        check_batch(criterion, name, *first, key="find_lr: criterion")
+    finally:
+        set_rng_state(rngs)
+
+
+def _probe_task(model: Any, val_loader: Any, device: Any, criterion: Any) -> tuple[str, int] | None:
+    """(task, output width) read from the model's output on the first validation batch, for the metric the
+    sweep measures next to val_loss (the task's default: accuracy, mae, ...); None when it cannot tell.
+    Class probabilities for CrossEntropyLoss are a multiclass task, as in the CLI (run/build.py)."""
+    import torch
+
+    from ..data.task import MULTICLASS, infer_task
+    from ..optim import soft_targets
+
+    first = _first_output(model, val_loader, device, "find_lr: val_loader")
+    if first is None:
+        return None
+    out, y = first
+    if not isinstance(y, torch.Tensor) or not isinstance(out, torch.Tensor) or out.dim() != 2:
+        return None
+    if soft_targets(criterion, out, y):
+        return MULTICLASS, int(out.shape[1])
+    classes = out.shape[1] if not y.is_floating_point() and y.dim() == 1 else None
+    try:
+        found = infer_task(y, num_classes=classes)
+    except Exception:  # noqa: BLE001 - targets of no task: no metric then
+        return None
     return found.kind, int(found.num_outputs)
 
 

@@ -31,7 +31,7 @@ def find_lr(config: Path | None, overrides: list[str], *, out: Path | None,
     cfg = load_config(config, overrides)
     check_loggers(cfg.train.loggers)  # a missing extra is a usage error, before any work
     # the metrics are measured only with validation (metric-vs-LR): without it torchmetrics is not loaded
-    setup = build(cfg, metrics_measured=None if cfg.find_lr.val_every > 0 else False)
+    setup = build(cfg, metrics_measured=None if cfg.find_lr.val_every > 0 else False, picks_best=False)
     run = RunDir.create(out, Path(config).stem if config else "quickstart", "find-lr")
     with run.lock("find-lr"):
         run.write_config(dump_config(cfg))

@@ -15,6 +15,7 @@ checks.takes) and register it below.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import torch
@@ -125,6 +126,7 @@ def build_data(name: str, kwargs: dict, *, val_fraction: float, seed: int,
         if is_spec(name):
             if options.target is not None and not isinstance(options.target, str):
                 raise checks.fail(f"{key}.target", "one key of the dict batches", options.target)
+            options = dataclasses.replace(options, source=str(name))  # its Dataset's errors name it
             data = code_data(name, kwargs, val_fraction=val_fraction, seed=seed, task=task, options=options, key=key)
         else:
             builder = DATASETS.get(name, key=f"{key}.name")

@@ -20,10 +20,11 @@ from .. import checks
 from ..errors import LrtoolError, one_line
 from ..imports import resolve_callable
 from .batches import first_tensor, split_batch
-from .splits import Data, LoaderOptions, LoaderSplit, TensorSplit, split_indices
+from .splits import READING, Data, LoaderOptions, LoaderSplit, TensorSplit, split_indices, user_code
 from .task import MULTICLASS, as_targets, infer_task
 
 SPLITS = ("train", "val", "test")
+_NOT_SPLITS = (torch.Tensor, np.ndarray, tuple, list)  # indexable with a length, yet not a Dataset split
 CONTRACT = ("a torch Dataset, a mapping or tuple of train/val[/test] Datasets, or arrays/tensors (x, y)")
 
 
@@ -48,18 +49,21 @@ def code_data(spec: str, kwargs: dict, *, val_fraction: float, seed: int, task: 
         The Data; raises LrtoolError naming `key.name` when the result is not one of the contract's forms.
     """
     fn = resolve_callable(spec, f"{key}.name")
-    try:
-        made = fn(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise LrtoolError(f"{key}: {spec} rejected its arguments: {one_line(err)}") from err
+    with user_code(spec, key):  # any other exception of the user's code is bad input too, named by user_code
+        try:
+            made = fn(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise LrtoolError(f"{key}: {spec} rejected its arguments: {one_line(err)}") from err
     parts = _parts(made, spec, key)
     if parts.get("train") is None:
         raise LrtoolError(f"{key}.name: {spec} returned no 'train' split; expected {CONTRACT}")
     if parts.get("val") is None and val_fraction > 0:
-        parts["train"], parts["val"] = _split(parts["train"], val_fraction, seed, key)
+        with user_code(spec, key, READING):  # len() of the user's Dataset
+            parts["train"], parts["val"] = _split(parts["train"], val_fraction, seed, key)
     if all(_is_pair(p) for p in parts.values() if p is not None):
         return _in_memory(parts, task, key)
-    return _loaded(parts, task, options, key)
+    with user_code(spec, key, READING):  # the first reads of the user's Datasets: len(), [i]
+        return _loaded(parts, task, options, key)
 
 
 def _is_pair(obj: Any) -> bool:
@@ -73,10 +77,25 @@ def _is_dataset(obj: Any) -> bool:
     return hasattr(obj, "__getitem__") and hasattr(obj, "__len__") and not isinstance(obj, (str, bytes, Mapping))
 
 
+def _check_lengths(obj: Any, spec: str, key: str, where: str = "") -> None:
+    """Arrays/tensors (x, y) of different lengths: a one-line error saying so (not 'returned a Tensor')."""
+    if (isinstance(obj, (tuple, list)) and len(obj) == 2
+            and all(isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim > 0 for v in obj)
+            and len(obj[0]) != len(obj[1])):
+        raise LrtoolError(f"{key}.name: {spec} returned x with {len(obj[0])} samples but y with {len(obj[1])}"
+                          f"{where}; (x, y) need one target per sample")
+
+
 def _parts(made: Any, spec: str, key: str) -> dict[str, Any]:
     """{'train': ..., 'val': ..., 'test': ...} from any of the contract's forms."""
+    _check_lengths(made, spec, key)
     if _is_pair(made):
         return {"train": (_tensor(made[0]), _tensor(made[1]))}
+    if (isinstance(made, (tuple, list)) and len(made) == 1
+            and (_is_pair(made[0]) or _is_dataset(made[0]) and not isinstance(made[0], _NOT_SPLITS))):
+        # a tuple of splits needs train and val; one split alone is returned as itself, not in a 1-tuple
+        raise LrtoolError(f"{key}.name: {spec} returned a {type(made).__name__} of 1 split; expected {CONTRACT} "
+                          f"(a single Dataset or (x, y) is returned as it is, not in a {type(made).__name__})")
     if isinstance(made, Mapping):
         unknown = [k for k in made if k not in SPLITS]
         if unknown:
@@ -93,9 +112,10 @@ def _parts(made: Any, spec: str, key: str) -> dict[str, Any]:
     for name, part in items.items():
         if part is None:
             continue
+        _check_lengths(part, spec, key, f" for its '{name}' split")
         if _is_pair(part):
             out[name] = (_tensor(part[0]), _tensor(part[1]))
-        elif _is_dataset(part) and not isinstance(part, (torch.Tensor, np.ndarray, tuple, list)):
+        elif _is_dataset(part) and not isinstance(part, _NOT_SPLITS):
             out[name] = part
         else:
             raise LrtoolError(f"{key}.name: {spec} returned a {type(part).__name__} as its '{name}' split; "
@@ -159,7 +179,9 @@ def _loaded(parts: dict[str, Any], task: str | None, options: LoaderOptions, key
     if task is not None and task != MULTICLASS or num_classes is not None:
         # the task or the class count is known: one target shows the shape, no pass over the data
         first = _item_target(train[0], options)
-        found = infer_task(first.reshape(1, *first.shape), (task or MULTICLASS) if num_classes else task,
+        # `classes` says multiclass for class-index targets; a vector of class probabilities tells its own task
+        classes_task = MULTICLASS if first.dim() == 0 else None
+        found = infer_task(first.reshape(1, *first.shape), (task or classes_task) if num_classes else task,
                            num_classes=num_classes, key=f"{key}.task")
     else:
         ys = [_targets(d, options) for d in datasets.values()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -159,6 +160,28 @@ class LoaderOptions:
     inputs: str | list[str] | None = None  # dict batches: the model's input key(s) (see batches.split_batch)
     target: str | list[str] | None = None  # dict batches: the target key (a list: the table's columns)
     key: str = "data"  # the config section, for messages
+    source: str | None = None  # the user's 'module:callable' that made the Dataset (None: one of lrtool's)
+
+
+READING = " while lrtool read its Dataset"  # where the user's Dataset raised, after its callable returned
+
+
+@contextmanager
+def user_code(source: str | None, key: str, when: str = "") -> Iterator[None]:
+    """The user's data code (`source`, its 'module:callable') raising while lrtool sets up a run is bad input
+    (exit 2, one line naming `key.name`), found before training; with source None errors pass as they are."""
+    if source is None:
+        yield
+        return
+    try:
+        yield
+    except LrtoolError:
+        raise
+    except Exception as err:
+        raise LrtoolError(f"{key}.name: {source} raised {one_line(err, with_type=True)}{when}") from err
+    except SystemExit as err:
+        raise LrtoolError(f"{key}.name: {source} called sys.exit({err.code!r}){when}; data code must not "
+                          "exit") from None
 
 
 class LoaderSplit(_Split):
@@ -207,7 +230,8 @@ class LoaderSplit(_Split):
     def probe(self, n: int = 2) -> tuple[Any, Any]:
         """The first `n` samples collated into one batch, in this process (no workers started)."""
         collate = self.options.collate_fn or torch.utils.data.default_collate
-        samples = [self.dataset[i] for i in range(min(n, len(self)))]
+        with user_code(self.options.source, self.options.key, READING):
+            samples = [self.dataset[i] for i in range(min(n, len(self)))]
         try:
             batch = collate(samples)
         except (RuntimeError, TypeError) as err:  # e.g. token lists of different lengths

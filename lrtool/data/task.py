@@ -91,8 +91,10 @@ def infer_task(y: torch.Tensor, kind: str | None = None, *, num_classes: int | N
     if kind == MULTICLASS:
         whole = y.is_floating_point() and bool((y == y.round()).all())
         if y.dim() != 1 or not (integral or whole):
+            hint = "; class probabilities (soft targets) need no data.task: CrossEntropyLoss takes them as they are" \
+                if y.is_floating_point() and y.dim() == 2 else ""
             raise LrtoolError(f"{key}: multiclass needs one integer class index per sample, got "
-                              f"{y.dtype} targets of shape {tuple(per_sample)} per sample")
+                              f"{y.dtype} targets of shape {tuple(per_sample)} per sample{hint}")
         if y.numel() and int(y.min()) < 0:
             raise LrtoolError(f"{key}: class indices must be >= 0, got {int(y.min())}")
         seen = int(y.max()) + 1 if y.numel() else 1

@@ -25,7 +25,7 @@ from ..errors import LrtoolError, one_line
 from ..imports import is_spec, resolve_callable
 from ..registry import Registry
 
-__all__ = ["LOSSES", "LossFn", "validate_loss", "build_loss", "check_batch", "outputs_probabilities"]
+__all__ = ["LOSSES", "LossFn", "validate_loss", "build_loss", "check_batch", "outputs_probabilities", "soft_targets"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -221,6 +221,17 @@ def outputs_probabilities(loss_fn: LossFn) -> bool:
     return isinstance(loss_fn, nn.BCELoss)
 
 
+def soft_targets(loss_fn: LossFn, out: Any, y: Any) -> bool:
+    """Whether `y` are class probabilities (soft targets) for CrossEntropyLoss: float, shaped like the output
+    (N, C, ...), each sample's values in [0, 1] summing to 1 over the classes (dim 1), as torch takes them."""
+    if not (isinstance(loss_fn, nn.CrossEntropyLoss) and isinstance(y, Tensor) and isinstance(out, Tensor)
+            and y.is_floating_point() and y.dim() >= 2 and y.shape == out.shape):
+        return False
+    y = y.float()  # once, on the first batch: the host reads are fine here
+    return bool(((y >= 0) & (y <= 1)).all()) and bool(torch.allclose(y.sum(dim=1), torch.ones((), device=y.device),
+                                                                       atol=1e-3))
+
+
 def _describe(t: Tensor) -> str:
     return f"{str(t.dtype).replace('torch.', '')} targets of shape {tuple(t.shape[1:])} per sample"
 
@@ -239,11 +250,12 @@ def check_batch(loss_fn: LossFn, name: str, out: Tensor, y: Any, key: str = "los
     shape = tuple(out.shape[1:]) if isinstance(out, Tensor) else None
     if isinstance(y, Tensor) and isinstance(out, Tensor):
         if isinstance(loss_fn, _CLASS_INDEX) or loss_fn in _ONE_HOT:
-            soft = (isinstance(loss_fn, nn.CrossEntropyLoss) and y.is_floating_point() and y.shape == out.shape
-                    and bool(torch.allclose(y.sum(dim=1), torch.ones((), device=y.device), atol=1e-3)))
-            if (y.is_floating_point() or y.dim() != 1) and not soft:
+            if (y.is_floating_point() or y.dim() != 1) and not soft_targets(loss_fn, out, y):
+                probabilities = isinstance(loss_fn, nn.CrossEntropyLoss) and y.shape == out.shape
+                hint = "; class probabilities (soft targets) must be in [0, 1] and sum to 1 per sample" \
+                    if probabilities and y.is_floating_point() else ""
                 raise LrtoolError(f"{key}: {name} expects one integer class index per sample, got {what}; "
-                                  f"for multi-hot or real-valued targets use BCEWithLogitsLoss or MSELoss")
+                                  f"for multi-hot or real-valued targets use BCEWithLogitsLoss or MSELoss{hint}")
         elif isinstance(loss_fn, _ELEMENTWISE) and (not y.is_floating_point() or y.shape != out.shape):
             hint = "; class indices need CrossEntropyLoss (or mse_one_hot)" if not y.is_floating_point() else ""
             raise LrtoolError(f"{key}: {name} compares the output {shape} per sample elementwise with float "

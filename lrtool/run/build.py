@@ -94,7 +94,8 @@ def build_dataset(cfg: Config, device: torch.device | str = "cpu") -> Any:
                       device=device, key="data", task=d.task, options=options)
 
 
-def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | None = True) -> Setup:
+def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | None = True,
+          picks_best: bool = True) -> Setup:
     """Check every name, then build the run's pieces in a fixed, seeded order.
 
     Args:
@@ -105,13 +106,15 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
             test that validates); False: never (a range test without validation). When they are not
             measured the metrics are still checked against the task and the first batch's targets, but
             torchmetrics (about 2.5 s to import) is neither imported nor run.
+        picks_best: the command keeps best.pt by train.monitor (train), so a val_ monitor set in the config
+            needs a validation split; a range test picks nothing and only checks the monitor's name.
 
     Returns:
         The Setup; raises LrtoolError (exit 2) for anything the config got wrong.
     """
     from .. import metrics
     from ..models import build_model
-    from ..optim import build_loss, build_optimizer, outputs_probabilities
+    from ..optim import build_loss, build_optimizer, outputs_probabilities, soft_targets
 
     check_components(cfg)
     device = engine.resolve_device(cfg.device)
@@ -129,11 +132,16 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer.name, cfg.optimizer.kwargs, model, key="optimizer")
     loss_fn = build_loss(cfg.loss.name, cfg.loss.kwargs, key="loss", device=device)
-    task = metrics.task_of(data)
+    first = _first_output(cfg, data, model)
+    # class probabilities read as real values by the data layer, but CrossEntropyLoss takes them as classes:
+    # the metrics score them as a multiclass task (by their most probable class)
+    soft = first is not None and soft_targets(loss_fn, *first)
+    task = (metrics.MULTICLASS, int(first[0].shape[1])) if soft else metrics.task_of(data)
     names = tuple(metrics.resolve(cfg.train.metrics, *task))
-    monitor = _monitor(cfg, names, has_val=data.val is not None)
+    monitor = _monitor(cfg, names, has_val=data.val is not None, strict=picks_best)
     measured = bool(metrics_measured) or (metrics_measured is None and data.val is not None)
-    _check_first_batch(cfg, data, model, loss_fn, names, task, library=measured)
+    if first is not None:
+        _check_first_batch(cfg, *first, loss_fn, names, task, library=measured, soft=soft)
     eval_net = net = model
     if dist.is_distributed():  # under torchrun: one process per rank, gradients all-reduced by DDP
         engine.seed_everything(dist.rank_seed(cfg.seed))  # each rank its own dropout/augmentation draws
@@ -145,10 +153,12 @@ def build(cfg: Config, compile_model: bool = False, metrics_measured: bool | Non
                  monitor=monitor, probabilities=outputs_probabilities(loss_fn), net=net, eval_net=eval_net)
 
 
-def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
-    """The column that picks best.pt: train.monitor checked against the metrics, or val_<first metric>.
+def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool, strict: bool) -> str:
+    """The column that picks best.pt: train.monitor checked against the metrics, or the default one.
 
-    Without a validation split a val_ monitor falls back to train_loss (as it always has).
+    Left unset, it is val_<first metric>, or train_loss without a validation split. A val_ monitor the
+    config sets without a validation split is an error where it would pick best.pt (`strict`): falling
+    back silently would keep a best.pt by another column than the one asked for.
     """
     from .. import metrics
 
@@ -156,29 +166,42 @@ def _monitor(cfg: Config, names: tuple[str, ...], has_val: bool) -> str:
     if monitor is None:
         return metrics.default_monitor(names, has_val)
     metrics.check_monitor(monitor, names, has_val=True)
-    return monitor if has_val or not monitor.startswith("val_") else "train_loss"
+    if has_val or not monitor.startswith("val_"):
+        return monitor
+    if strict:
+        raise LrtoolError(f"train.monitor: {monitor} needs a validation split, which this run does not have "
+                          f"(data.val_fraction is {cfg.data.val_fraction}); set data.val_fraction > 0, monitor "
+                          "a train_ column, or leave train.monitor unset (then train_loss picks best.pt)")
+    return "train_loss"
 
 
-def _check_first_batch(cfg: Config, data: Any, model: torch.nn.Module, loss_fn: Any, names: tuple[str, ...],
-                       task: tuple[str, int], library: bool = True) -> None:
-    """The loss and the metrics on the first real training batch: targets that do not fit them are a
-    one-line error before training (exit 2), not a crash or a silently wrong number at step 0."""
-    from .. import metrics
-    from ..optim import check_batch
-
+def _first_output(cfg: Config, data: Any, model: torch.nn.Module) -> tuple[Any, Any] | None:
+    """The model's output (eval mode, no gradient) on the first real training batch, and its targets; None
+    without training data, or when the model cannot run (the model check in build_model reports that)."""
     if len(data.train) == 0:
-        return
+        return None
     with torch.random.fork_rng(devices=[]):  # the run's random streams stay as the seed made them
         x, y = data.train.probe(min(cfg.data.batch_size, 64))
         was_training = model.training
         model.eval()  # no batch-norm statistics updated by the check
         try:
             with torch.no_grad():
-                out = engine.call_model(model, x)
+                return engine.call_model(model, x), y
         except Exception:  # noqa: BLE001 - the model check (build_model) reports a model that cannot run
-            return
+            return None
         finally:
             model.train(was_training)
-        with torch.no_grad():
-            check_batch(loss_fn, cfg.loss.name, out, y, key="loss")
-        metrics.check_batch(names, *task, out, y, key="train.metrics", library=library)
+
+
+def _check_first_batch(cfg: Config, out: Any, y: Any, loss_fn: Any, names: tuple[str, ...],
+                       task: tuple[str, int], library: bool = True, soft: bool = False) -> None:
+    """The loss and the metrics on the first real training batch: targets that do not fit them are a
+    one-line error before training (exit 2), not a crash or a silently wrong number at step 0. `soft`: the
+    targets are class probabilities, which the metrics score by their most probable class (as MetricSet does)."""
+    from .. import metrics
+    from ..optim import check_batch
+
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # a loss that draws leaves the run's streams alone
+        check_batch(loss_fn, cfg.loss.name, out, y, key="loss")
+        metrics.check_batch(names, *task, out, metrics.hard_targets(y) if soft else y, key="train.metrics",
+                            library=library)
