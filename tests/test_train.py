@@ -231,6 +231,28 @@ def test_resume_after_a_kill_drops_rows_past_the_checkpoint(cfg_file, tmp_path):
     assert strip(rows(run / "epochs.csv")) == strip(rows(full / "epochs.csv"))
 
 
+def test_resume_after_a_kill_continues_the_clock_from_the_epoch_checkpoint(cfg_file, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", cfg_file, "--out", run, "--epochs", "2").exit_code == 0
+    # a run killed during epoch 3: no stop checkpoint, so the clock comes from the epoch-2 checkpoint
+    at_epoch_2 = float(rows(run / "epochs.csv")[-1]["time_s"])
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert ckpt["progress"]["elapsed"] >= at_epoch_2 > 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["train"]["epochs"] = 3
+    written = RunDir(run, writes=True)
+    written.write_config(yaml.safe_dump(cfg))
+    written.update_summary(status="running")
+    res = invoke("train", "--resume", run, "--allow-changes")
+    assert res.exit_code == 0, res.output
+    for name in ("steps.csv", "epochs.csv"):
+        times = [float(r["time_s"]) for r in rows(run / name)]
+        assert times == sorted(times), name  # time goes on where the checkpoint left it
+    resumed = [float(r["time_s"]) for r in rows(run / "steps.csv") if int(r["epoch"]) == 2]
+    assert resumed and min(resumed) >= ckpt["progress"]["elapsed"]
+    assert summary(run)["timings"]["total_s"] >= float(rows(run / "epochs.csv")[-1]["time_s"]) > at_epoch_2
+
+
 def test_nan_loss_stops_as_diverged(cfg_file, tmp_path):
     run = tmp_path / "run"
     res = invoke("train", cfg_file, "--out", run, "--set", "optimizer.lr=1e12", "--set", "optimizer.momentum=0")

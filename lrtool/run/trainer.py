@@ -111,6 +111,9 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
                     # good checkpoint is the previous epoch's, so this one is not saved
                     status = "diverged"
                     break
+                # the training time so far goes into the checkpoint: a run killed after it (kill -9, no
+                # stop checkpoint) resumes its clock from here, not from 0
+                p.elapsed = time.perf_counter() - t0
                 with stop.shielded():  # last.pt, best.pt and the summary that names them: all or none
                     _save_epoch(setup, run, schedule, p, row)
                 if stop.again is not None:  # a second signal while they were written: stop now
