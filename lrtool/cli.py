@@ -13,24 +13,14 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from .errors import ExitCode, LrtoolError
-
-
-def _tolerant_output() -> None:
-    """Text the terminal's encoding cannot show (LANG=C, PYTHONIOENCODING=ascii, a non-UTF-8 file name)
-    prints as backslash escapes instead of failing a run that has done its work."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "errors", None) in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
-            try:
-                stream.reconfigure(errors="backslashreplace")
-            except (ValueError, OSError):  # a stream that cannot change its error handler keeps it
-                pass
+from .streams import prepare_streams
 
 
 class _Group(typer.core.TyperGroup):
     """Usage errors (unknown option, bad option value) as one line and exit 2, like every other error."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        _tolerant_output()
+        prepare_streams()  # a terminal that cannot show a character, or a closed pipe, never costs a run
         # typer vendors click in recent versions and depends on it in older ones: take the
         # exception classes from wherever typer's own BadParameter lives
         click = sys.modules[typer.BadParameter.__module__]

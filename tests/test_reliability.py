@@ -506,6 +506,27 @@ def test_kill_9_loses_at_most_one_row_and_resume_restarts_from_the_checkpoint(tm
     check_finished_run(run)
 
 
+@pytest.mark.parametrize("closed", ["stdout", "stdout+stderr"])
+def test_a_closed_output_pipe_never_changes_how_a_train_run_ends(tmp_path, closed):
+    # `lrtool train ... | head -2` (or `2>&1 | head -1`): the reader is gone before lrtool writes (its read
+    # end is closed at once), so every write meets a closed pipe
+    run = tmp_path / "run"
+    cfg = write_base_config(tmp_path, text=GOOD)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.run([sys.executable, "-m", "lrtool", "train", cfg, "--out", run], cwd=tmp_path, env=env,
+                              stdout=write_end, stderr=write_end if closed == "stdout+stderr" else err, timeout=120)
+    os.close(write_end)
+    assert proc.returncode == 0, (tmp_path / "err.txt").read_text()
+    assert (tmp_path / "err.txt").read_text().strip() == ""  # nothing blamed on user code, no traceback
+    s = summary(run)
+    assert s["status"] == "completed" and s["exit_code"] == 0
+    assert [int(r["epoch"]) for r in rows(run / "epochs.csv")] == [1, 2]
+    assert not (run / runs_module.lock.LOCK_NAME).exists()
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_find_lr_keeps_the_partial_curve(tmp_path, sig, code):
     run = tmp_path / "run"
