@@ -343,6 +343,7 @@ def test_nan_mid_run_keeps_the_last_good_checkpoint(user_model, tmp_path):
     assert ckpt["progress"]["epoch"] == s["progress"]["epoch"]
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
     assert "diverged" in res.output and "loss became non-finite" in res.output
+    assert s["stop"]["message"].endswith("the last good checkpoint is checkpoints/last.pt")
 
 
 def test_find_lr_with_an_absurd_lr_stops_and_lr_from_refuses_it(tmp_path):

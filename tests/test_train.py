@@ -259,10 +259,17 @@ def test_nan_loss_stops_as_diverged(cfg_file, tmp_path):
     assert res.exit_code == 1, res.output
     s = summary(run)
     assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite"
+    # losses are read every 4 steps: the steps that ran past the non-finite one keep their rows too, so the
+    # step count said matches steps.csv
     steps = rows(run / "steps.csv")
-    assert int(steps[-1]["step"]) == s["stop"]["step"]
-    assert steps[-1]["loss"] in ("nan", "inf")
-    assert "diverged" in res.output
+    assert [int(r["step"]) for r in steps] == list(range(s["progress"]["step"]))
+    assert s["progress"]["step"] > s["stop"]["step"] and steps[s["stop"]["step"]]["loss"] in ("nan", "inf")
+    assert all(r["loss"] not in ("nan", "inf") for r in steps[:s["stop"]["step"]])
+    assert "diverged" in res.output and f"after {s['progress']['step']} steps" in res.output
+    # it diverged in its first epoch: there is no checkpoint to name
+    assert not list((run / "checkpoints").iterdir())
+    assert "checkpoints/last.pt" not in s["stop"]["message"]
+    assert "no checkpoint was written before it: start again with a lower LR" in s["stop"]["message"]
 
 
 @pytest.mark.parametrize("args, expected", [

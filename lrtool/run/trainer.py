@@ -152,7 +152,10 @@ def train(setup: Any, run: RunDir, schedule: Schedule, plan: RunPlan, *, schedul
             what = (f"validation loss became non-finite after epoch {p.epoch} (lr {lrs[0]:.3g})"
                     if bad_step is None else
                     f"loss became non-finite at step {bad_step} (lr {schedule.lr(bad_step)[0]:.3g})")
-            message = f"{what}; the last good checkpoint is checkpoints/last.pt"
+            # only a checkpoint that exists is named: a run that diverges in its first epoch has none
+            message = (f"{what}; the last good checkpoint is checkpoints/last.pt"
+                       if (run.path / "checkpoints" / "last.pt").is_file() else
+                       f"{what}; no checkpoint was written before it: start again with a lower LR")
             return _finish(run, status, p, t0, stop, plots=tc.plots, loggers=loggers,
                            stop={"reason": "non_finite", "step": p.step if bad_step is None else bad_step,
                                  "message": message})
@@ -182,7 +185,7 @@ class _StepLog:
         return self.agreed_stop if dist.is_distributed() else self.stop.signal is not None
 
     def flush(self, collective: bool = True) -> int | None:
-        """Read the pending losses back (one host sync) and log them; returns a non-finite step.
+        """Read the pending losses back (one host sync) and log them; returns the first non-finite step.
 
         Under torchrun the losses are averaged over the ranks and the stop flag is shared, in one
         all-reduce, so every rank logs, diverges and stops at the same step.
@@ -204,9 +207,9 @@ class _StepLog:
                 row.update({f"lr/pg{i}": v for i, v in enumerate(lrs)})
             self.csv.write(row, flush=False)  # flushed once per log point, below
             rows.append(row)
-            if not math.isfinite(value):
+            # every step that ran keeps its row, also those after a non-finite loss (the run's step count)
+            if first_bad is None and not math.isfinite(value):
                 first_bad = step
-                break
         self.csv.flush()
         self.loggers.log_step(rows)
         if self.live is not None:  # this log point syncs anyway: show the epoch's running metrics too
