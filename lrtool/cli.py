@@ -485,7 +485,7 @@ def _prepare_exit() -> None:
     - `gc.freeze()`: the shutdown skips the cyclic collection of every object torch, dynamo and
       matplotlib made (about 1-2 s after a run); refcounted objects are still finalised, and every
       file, CSV and logger was closed by the command before this point.
-    - SIGINT and SIGTERM are ignored for the rest of the shutdown (now a fraction of a second): a second
+    - SIGINT, SIGTERM and SIGHUP are ignored for the rest of the shutdown (now a fraction of a second): a second
       Ctrl-C after an interrupted run neither prints a KeyboardInterrupt traceback from a finaliser nor
       replaces the command's exit code. An ignored signal is the one kind the interpreter's own
       finalisation does not reset to the default (which would kill the process with the signal).
@@ -494,8 +494,10 @@ def _prepare_exit() -> None:
     import gc
     import signal
 
+    from .errors import STOP_SIGNALS
+
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
     except ValueError:  # main() called from another thread: signals stay as they are
         pass

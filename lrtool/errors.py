@@ -17,13 +17,14 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the run failed or diverged
     USAGE = 2  # bad usage, bad config or bad input
-    SIGINT = 130  # 128 + the signal's number, as shells report a process killed by it
+    SIGHUP = 129  # 128 + the signal's number, as shells report a process killed by it
+    SIGINT = 130
     SIGTERM = 143
 
     @classmethod
     def for_signal(cls, signum: int | None) -> "ExitCode":
         """The code of a run stopped by `signum` (SIGINT when unknown)."""
-        return cls.SIGTERM if signum == signal.SIGTERM else cls.SIGINT
+        return cls.__members__.get(signal.Signals(signum).name, cls.SIGINT) if signum else cls.SIGINT
 
     @classmethod
     def for_status(cls, status: str) -> "ExitCode":
@@ -36,13 +37,20 @@ class ExitCode(IntEnum):
         if summary.get("exit_code") is not None:
             return cls(summary["exit_code"])
         if summary["status"] == "interrupted":
-            return cls.SIGTERM if (summary.get("stop") or {}).get("signal") == "SIGTERM" else cls.SIGINT
+            name = (summary.get("stop") or {}).get("signal")
+            return cls.__members__.get(name, cls.SIGINT) if name in STOP_SIGNAL_NAMES else cls.SIGINT
         return cls.for_status(summary["status"])
 
     @property
     def interrupted(self) -> bool:
         """True for the codes of a run stopped by a signal."""
-        return self in (ExitCode.SIGINT, ExitCode.SIGTERM)
+        return self.name in STOP_SIGNAL_NAMES
+
+
+# the signals that stop a run cleanly (status `interrupted`, a checkpoint to resume from): Ctrl-C, a
+# scheduler's or `kill`'s SIGTERM, and SIGHUP where the platform has it (the terminal or ssh session closed)
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(getattr(signal, n) for n in STOP_SIGNAL_NAMES if hasattr(signal, n))
 
 
 class LrtoolError(Exception):

@@ -193,7 +193,11 @@ def test_a_signal_during_the_interpreter_shutdown_keeps_the_commands_code_and_pr
     assert "Traceback" not in res.stderr and "KeyboardInterrupt" not in res.stderr
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig, code", [
+    (signal.SIGINT, 130), (signal.SIGTERM, 143),
+    pytest.param(getattr(signal, "SIGHUP", 1), 129,
+                 marks=pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform"))],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_an_interrupted_range_test_says_where_it_stopped_and_marks_its_suggestions_partial(
         synth, tmp_path, monkeypatch, sig, code):
     """The sweep never reached end_lr: no "raise end_lr", and what is printed is what summary.json holds."""

@@ -448,7 +448,11 @@ def check_finished_run(run: Path) -> None:
     assert clean and [int(r["epoch"]) for r in epochs] == list(range(1, s["epochs"] + 1))
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig, code", [
+    (signal.SIGINT, 130), (signal.SIGTERM, 143),
+    pytest.param(getattr(signal, "SIGHUP", 1), 129,
+                 marks=pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform"))],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_during_train_stops_cleanly_and_resume_completes(tmp_path, sig, code):
     run = tmp_path / "run"
     proc = start(["train", long_config(tmp_path, 20), "--out", run], tmp_path)

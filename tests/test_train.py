@@ -161,7 +161,10 @@ def test_lr_from_a_find_lr_run(cfg_file, tmp_path):
     assert bad.exit_code == 2 and "expected a find-lr run, got a 'train' run" in bad.output
 
 
-@pytest.mark.parametrize("stop_at, sig, code", [(10, signal.SIGINT, 130), (7, signal.SIGTERM, 143)])
+@pytest.mark.parametrize("stop_at, sig, code", [
+    (10, signal.SIGINT, 130), (7, signal.SIGTERM, 143),
+    pytest.param(8, getattr(signal, "SIGHUP", 1), 129,
+                 marks=pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform"))])
 def test_interrupt_then_resume_equals_uninterrupted(cfg_file, tmp_path, monkeypatch, stop_at, sig, code):
     sets = ["--schedule", "cyclic", "--set", "schedule.cyclic.step_size=3"]
     full, cut = tmp_path / "full", tmp_path / "cut"

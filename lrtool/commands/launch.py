@@ -2,7 +2,7 @@
 
 Every member runs as `lrtool train <the sweep's arguments> --out SWEEP_DIR --member K` in a process of
 its own: the very command a job-array task runs, so a member's files are the same whichever way it
-was launched. The launcher only starts members, forwards Ctrl-C/SIGTERM to them and records how
+was launched. The launcher only starts members, forwards Ctrl-C/SIGTERM/SIGHUP to them and records how
 each one ended in the sweep's summary.json, in the sweep's order.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import ExitCode, LrtoolError
+from ..errors import STOP_SIGNALS, ExitCode, LrtoolError
 
 LAUNCHERS = ("local", "ray")
 RAY_OBJECT_STORE = 256 * 1024**2  # members pass no data through Ray; a small store fits a small /dev/shm
@@ -132,7 +132,7 @@ def cpu_count() -> int:
 
 
 class Signals:
-    """SIGINT/SIGTERM to the launcher: stop starting members and pass each signal on to the running ones."""
+    """SIGINT/SIGTERM/SIGHUP to the launcher: stop starting members and pass each signal on to the running ones."""
 
     def __init__(self, forward: Callable[[int], None] = lambda sig: None):
         self.signal: int | None = None  # the first one
@@ -150,7 +150,7 @@ class Signals:
             self.received.append(signum)
             self.forward(signum)  # a second Ctrl-C reaches the members too: they stop at once
 
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
         try:
             yield self
         finally:
@@ -292,7 +292,7 @@ class StopBoard:
 
 
 def _unblock_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
 
 
 def ray_member(command: list[str], cwd: str, log_path: str, threads: int, board: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""Clean stops: SIGINT/SIGTERM set a flag that the train and find-lr loops read between steps."""
+"""Clean stops: SIGINT/SIGTERM/SIGHUP set a flag that the train and find-lr loops read between steps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ..errors import STOP_SIGNALS
+
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes the current step, saves everything, then stops.
+    """Set by a stop signal (errors.STOP_SIGNALS): the loop finishes the current step, saves everything, then stops.
 
     A second signal (either kind) stops at once with a KeyboardInterrupt, except inside `shielded()`:
     the short writes that keep a run's files consistent (its status, an epoch's checkpoints) always
@@ -58,7 +60,7 @@ class StopFlag:
 
     @contextmanager
     def installed(self) -> Iterator["StopFlag"]:
-        """Catch SIGINT/SIGTERM while inside (main thread only; signals cannot be caught elsewhere)."""
+        """Catch the stop signals while inside (main thread only; signals cannot be caught elsewhere)."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
@@ -69,9 +71,9 @@ class StopFlag:
                 return
             self.again = signum
             if not self._shielded and not self._held:
-                raise KeyboardInterrupt  # a second Ctrl-C (or SIGTERM) stops at once
+                raise KeyboardInterrupt  # a second Ctrl-C (or SIGTERM, SIGHUP) stops at once
 
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
         try:
             yield self
         finally:
