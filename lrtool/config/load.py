@@ -10,7 +10,7 @@ import functools
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import ValidationError
@@ -143,21 +143,30 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def apply_override(doc: dict[str, Any], item: str) -> str:
-    """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key."""
+def set_origin(key: str) -> str:
+    """How the command line names an override in a message: the --set that gave it."""
+    return f"--set {key}"
+
+
+def apply_override(doc: dict[str, Any], item: str, origin: Callable[[str], str] = set_origin) -> str:
+    """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key.
+
+    `origin` names the override in messages (--set on the command line, the keyword in Python).
+    """
     if "=" not in item:
-        raise LrtoolError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=3e-3")
+        example = "--set optimizer.lr=3e-3" if origin is set_origin else "optimizer.lr=3e-3"
+        raise LrtoolError(f"{origin(repr(item))}: expected KEY=VALUE, e.g. {example}")
     key, raw = item.split("=", 1)
     key = key.strip()
     parts = key.split(".")
     if not key or any(not part for part in parts):
-        raise LrtoolError(f"--set {item!r}: expected a dotted key like optimizer.lr before '='")
+        raise LrtoolError(f"{origin(repr(item))}: expected a dotted key like optimizer.lr before '='")
     try:
         value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or "invalid YAML"
         what = "refused" if isinstance(e, YamlLimit) else "is not valid YAML"
-        raise LrtoolError(f"--set {key}: value {short_repr(raw)} {what} ({problem})") from None
+        raise LrtoolError(f"{origin(key)}: value {short_repr(raw)} {what} ({problem})") from None
     node = doc
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -165,7 +174,7 @@ def apply_override(doc: dict[str, Any], item: str) -> str:
             child = node[part] = {}
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
-            raise LrtoolError(f"--set {key}: '{where}' holds the value {child!r}, "
+            raise LrtoolError(f"{origin(key)}: '{where}' holds the value {child!r}, "
                               f"not a section that can hold '{parts[i + 1]}'")
         node = child
     node[parts[-1]] = value
@@ -183,7 +192,7 @@ def _fields_at(loc: tuple) -> list[str] | None:
     return list(getattr(model, "model_fields", {})) or None
 
 
-def _format_error(err: dict, source: str, from_set: set[str]) -> str:
+def _format_error(err: dict, source: str, from_set: dict[str, str]) -> str:
     loc = tuple(str(p) for p in err["loc"])
     msg = err["msg"].replace("Value error, ", "")
     if err["type"] == "value_error" and (m := re.match(r"^(\w+): (.*)$", msg)):
@@ -192,7 +201,7 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
     # `--set foo.bar=1` makes the unknown section 'foo': name the --set, not the file
     set_key = dotted if dotted in from_set else min((k for k in from_set if k.startswith(dotted + ".")),
                                                      default=None) if dotted else None
-    origin = f"--set {set_key}" if set_key else f"{source}: {dotted}" if dotted else source
+    origin = from_set[set_key] if set_key else f"{source}: {dotted}" if dotted else source
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1]) or []
@@ -310,7 +319,7 @@ def _one_line_errors(fn: Any) -> Any:
 @_one_line_errors
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
                 schedule: str | None = None, lr_from: str | Path | None = None,
-                taken: dict[str, float] | None = None) -> Config:
+                taken: dict[str, float] | None = None, origin: Callable[[str], str] = set_origin) -> Config:
     """Read, override and validate a config.
 
     Args:
@@ -318,6 +327,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         overrides: `a.b=value` strings from --set (and from command-line options), applied in order.
         schedule: a schedule name that replaces the config's (--schedule).
         lr_from: a find-lr run whose suggestions fill the LRs (--lr-from); what it set is put in `taken`.
+        origin: names an override's dotted key in messages ("--set KEY"; the Python API names its keyword).
 
     Returns:
         The validated Config; unknown registry names and arguments are checked by `check_components`.
@@ -327,7 +337,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
     add_config_paths(path)  # 'module:callable' names in the config are found next to it and in the cwd
     source = str(path) if path is not None else "quickstart defaults"
-    from_set = {apply_override(doc, item) for item in overrides}
+    from_set = {key: origin(key) for key in (apply_override(doc, item, origin) for item in overrides)}
     if schedule is not None:
         choose_schedule(doc, schedule)
     if lr_from is not None:
