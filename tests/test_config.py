@@ -66,6 +66,21 @@ def test_set_creates_nested_keys_and_later_wins():
     assert doc == {"schedule": {"step": {"gamma": 0.25}}}
 
 
+def test_set_null_removes_a_components_argument_but_is_null_for_lrtools_own_keys(tmp_path):
+    from lrtool.config import check_components
+
+    path = write(tmp_path, "data: {name: synthetic, task: regression, inputs: x}\n"
+                           "loss: {name: HuberLoss, delta: 2}\n"
+                           "schedule: {name: cosine, min_lr: 0.001, warmup: 1, sgdr: {cycle: 2 epochs, t_mult: 2}}\n")
+    cfg = load_config(path, ["loss.name=MSELoss", "loss.delta=null", "data.inputs=null", "schedule.min_lr=null",
+                             "schedule.sgdr.t_mult=null", "schedule.warmup=null", "model.hidden=null"])
+    check_components(cfg)  # MSELoss has no delta: it is gone, not None
+    assert "delta" not in cfg.loss.kwargs and cfg.data.inputs is None and "hidden" not in cfg.model.kwargs
+    schedule = cfg.schedule.model_dump()
+    assert "min_lr" not in schedule and schedule["sgdr"] == {"cycle": "2 epochs"} and schedule["warmup"] is None
+    assert error_of(None, ["optimizer.lr=null"]) == "--set optimizer.lr: expected a valid number, got None"
+
+
 def test_schedule_option_keeps_the_old_arguments_in_their_block(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("schedule: {name: step, step_size: 3, clr: {step_size: 2}}\n")

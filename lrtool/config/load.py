@@ -151,6 +151,9 @@ def set_origin(key: str) -> str:
 def apply_override(doc: dict[str, Any], item: str, origin: Callable[[str], str] = set_origin) -> str:
     """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key.
 
+    `null` for a component's keyword argument (data, model, optimizer, loss, schedule) removes it, so the
+    component takes its default; for lrtool's own keys it is the value null.
+
     `origin` names the override in messages (--set on the command line, the keyword in Python).
     """
     if "=" not in item:
@@ -177,8 +180,22 @@ def apply_override(doc: dict[str, Any], item: str, origin: Callable[[str], str] 
             raise LrtoolError(f"{origin(key)}: '{where}' holds the value {child!r}, "
                               f"not a section that can hold '{parts[i + 1]}'")
         node = child
-    node[parts[-1]] = value
+    if value is None and _is_component_argument(parts):
+        node.pop(parts[-1], None)  # the component's default, where null could mean something else to it
+    else:
+        node[parts[-1]] = value
     return key
+
+
+def _is_component_argument(parts: list[str]) -> bool:
+    """Whether a dotted key is a keyword argument lrtool passes to a component (not a key of its own)."""
+    if parts[0] == "schedule":
+        from ..schedules.section import is_argument
+
+        return is_argument(parts[1:])
+    if parts[0] not in ("data", "model", "optimizer", "loss") or len(parts) != 2:
+        return False
+    return parts[1] not in Config.model_fields[parts[0]].annotation.model_fields  # e.g. data.inputs: its own
 
 
 def _fields_at(loc: tuple) -> list[str] | None:

@@ -72,6 +72,13 @@ def flat_arguments(section: dict[str, Any]) -> dict[Any, Any]:
             if k != "name" and k not in COMMON_KEYS and block_schedule(k) is None}
 
 
+def is_argument(path: list[str]) -> bool:
+    """Whether `path` (keys inside the section) is a schedule's argument: flat, or inside a block."""
+    if len(path) == 1:
+        return path[0] != "name" and path[0] not in COMMON_KEYS and block_schedule(path[0]) is None
+    return len(path) == 2 and block_schedule(path[0]) is not None and path[1] not in COMMON_KEYS
+
+
 def _chosen(section: dict[str, Any]) -> str | None:
     """The canonical name of the section's schedule (config's default when it has no name), or None."""
     return SCHEDULES.canonical(str(section.get("name", DEFAULT_NAME)))
