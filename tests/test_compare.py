@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import socket
 import time
 
 import pandas as pd
@@ -16,8 +17,8 @@ from rich.console import Console
 
 from lrtool import compare as C
 from lrtool.errors import LrtoolError
+from lrtool.rundir import RunLock, read_csv_frame
 from lrtool.rundir import columns as cols
-from lrtool.rundir import read_csv_frame
 
 from .conftest import write_run
 
@@ -161,14 +162,35 @@ def test_malformed_middle_line_is_skipped(tmp_path):
 
 
 def test_status_labels(runs):
-    assert C.status_label(C.load_run(runs / "killed")) == "running at step 20"
     assert C.status_label(C.load_run(runs / "blowup")) == "diverged at step 17"
     stopped = make_train(runs, "stopped", [0.5], [1.0], status="interrupted")
     assert C.status_label(C.load_run(stopped)) == "interrupted at step 10"
-    old = time.time() - 3 * 3600
-    for f in (runs / "killed").iterdir():
-        os.utime(f, (old, old))
-    assert "killed?" in C.status_label(C.load_run(runs / "killed"))
+    lock = RunLock(runs / "killed", "train").acquire()  # this live process writes the run
+    try:
+        assert C.status_label(C.load_run(runs / "killed")) == "running at step 20"
+        old = time.time() - 3 * 3600
+        for f in (runs / "killed").iterdir():
+            os.utime(f, (old, old))
+        assert C.status_label(C.load_run(runs / "killed")) == "running at step 20 (no writes for 3 h: killed?)"
+    finally:
+        lock.release()
+
+
+def test_a_running_run_whose_process_is_gone_is_stopped_and_left_as_it_is(runs):
+    killed = runs / "killed"
+    # the lock of a process that no longer exists (kill -9): the pid is free, or taken by a later process
+    dead = {"pid": 2 ** 22 + 1, "host": socket.gethostname(), "command": "train", "started": "x", "proc_start": "1"}
+    (killed / ".lrtool.lock").write_text(json.dumps(dead) + "\n")
+    before = {f.name: (f.stat().st_mtime_ns, f.read_bytes()) for f in killed.iterdir() if f.is_file()}
+    run = C.load_run(killed)
+    assert C.status_label(run) == "stopped at step 20 (killed?)"
+    assert f"summary.json says running, but its process is gone (killed?); continue with: lrtool train --resume " \
+           f"{killed}" in run.notes
+    C.compare_runs([str(killed)], fmt="csv", console=consoles()[2], err_console=consoles()[3])
+    after = {f.name: (f.stat().st_mtime_ns, f.read_bytes()) for f in killed.iterdir() if f.is_file()}
+    assert after == before  # compare only reads: the run's files, its lock included, stay as they were
+    (killed / ".lrtool.lock").unlink()  # no lock at all: nobody writes the run either
+    assert C.status_label(C.load_run(killed)) == "stopped at step 20 (killed?)"
 
 
 def test_diverged_run_keeps_finite_best(runs):
@@ -347,7 +369,7 @@ def test_table_output_and_files(runs, tmp_path, monkeypatch):
     C.compare_runs([str(runs / "*")], out=dest, target="val_acc=0.95", console=con, err_console=econ)
     text = out.getvalue()
     assert "config differences:" in text and "schedule.name: constant (blowup, fixed, killed)" in text
-    assert "running at step 20" in text and "diverged at step 17" in text
+    assert "stopped at step 20 (killed?)" in text and "diverged at step 17" in text
     assert "seeds (seeds 0, 1, 2)" in text and "not reached" in text
     assert "best by best val_acc: cyclic (0.9700)" in text
     assert "note: killed: skipped a truncated last line in steps.csv" in err.getvalue()
