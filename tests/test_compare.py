@@ -19,6 +19,7 @@ from lrtool import compare as C
 from lrtool.errors import LrtoolError
 from lrtool.rundir import RunLock, read_csv_frame
 from lrtool.rundir import columns as cols
+from lrtool.schedules import choose_schedule
 
 from .conftest import write_run
 
@@ -289,6 +290,26 @@ def test_a_key_unset_in_every_run_is_no_difference(tmp_path):
     diff = C.config_diff(ab + [C.load_run(tmp_path / "c")])
     assert set(diff) == {"optimizer.lr", "train.grad_clip"}  # set in c: a real difference
     assert diff["train.grad_clip"] == {"a": None, "b": None, "c": 1.0}
+
+
+def test_schedule_arguments_moved_by_schedule_are_one_setting_not_a_difference(tmp_path):
+    """--schedule moves the old schedule's flat arguments into its block: the same setting under two keys."""
+    section = {"name": "sgdr", "cycle": "2 epochs", "t_mult": 1.5, "cyclic": {"base_lr": 0.01, "max_lr": 0.2},
+               "warmup": "1 epoch"}
+    for name in ("sgdr", "cyclic", "clr"):  # clr: an alias of cyclic, saved as given
+        chosen = choose_schedule(copy.deepcopy(section), name) if name != "sgdr" else section
+        make_train(tmp_path, name, [0.8], [0.5], schedule=name, config={"schedule": chosen})
+    assert yaml.safe_load((tmp_path / "cyclic" / "config.yaml").read_text())["schedule"]["sgdr"]["cycle"] \
+        == "2 epochs"  # where --schedule put it
+    loaded = [C.load_run(tmp_path / n) for n in ("sgdr", "cyclic", "clr")]
+    assert C.config_diff(loaded) == {"schedule.name": {"sgdr": "sgdr", "cyclic": "cyclic", "clr": "cyclic"}}
+    assert loaded[0].config["schedule.sgdr.cycle"] == "2 epochs" and loaded[0].config["schedule.warmup"] == "1 epoch"
+    # a setting that really differs still shows, under the one key
+    make_train(tmp_path, "other", [0.8], [0.5], schedule="cyclic", config={"schedule": {
+        "name": "cyclic", "sgdr": {"cycle": "3 epochs", "t_mult": 1.5}, "cyclic": {"base_lr": 0.01, "max_lr": 0.2},
+        "warmup": "1 epoch"}})
+    diff = C.config_diff([loaded[0], C.load_run(tmp_path / "other")])
+    assert diff["schedule.sgdr.cycle"] == {"sgdr": "2 epochs", "other": "3 epochs"} and "schedule.cycle" not in diff
 
 
 def test_seed_groups_mean_std(runs):

@@ -83,7 +83,7 @@ def _rows(df: pd.DataFrame | None) -> bool:
 
 
 def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:
-    """config.yaml flattened, or {} with a note when it is missing or unreadable."""
+    """config.yaml flattened (the schedule in its normal form), or {} with a note when missing or unreadable."""
     if not path.is_file():
         notes.append("no config.yaml: left out of the config comparison and of seed groups")
         return {}
@@ -97,6 +97,10 @@ def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         notes.append("config.yaml is not a mapping; left out of the config comparison")
         return {}
+    if "schedule" in doc:  # one setting, one key: wherever --schedule left a schedule's arguments
+        from ..schedules.section import normal_form
+
+        doc["schedule"] = normal_form(doc["schedule"])
     return flatten(doc)
 
 
