@@ -152,9 +152,13 @@ def test_malformed_set(item, expected):
     assert expected in str(e.value)
 
 
-def test_more_problems_are_counted():
+def test_more_problems_are_counted_and_located(tmp_path):
     msg = error_of(None, ["optimizer.lr=-1", "data.batch_size=0"])
-    assert msg.endswith("(+1 more problem)")
+    assert msg.endswith("(+1 more problem: --set optimizer.lr)")
+    path = write(tmp_path, "train: {epochs: 0, accumulate: 0, log_every: 0, grad_clip: -1}\n")
+    assert error_of(path, ["epochz=1"]).endswith(
+        "c.yaml: train.epochs: expected a value greater than 0, got 0 (+4 more problems: train.accumulate, "
+        "train.grad_clip, train.log_every, ...)")
 
 
 def test_config_model_is_strict():

@@ -209,7 +209,8 @@ def _fields_at(loc: tuple) -> list[str] | None:
     return list(getattr(model, "model_fields", {})) or None
 
 
-def _format_error(err: dict, source: str, from_set: dict[str, str]) -> str:
+def _located(err: dict, from_set: dict[str, str]) -> tuple[tuple[str, ...], str, str | None]:
+    """(the error's key path, its message, how the override that set it is named or None for the file)."""
     loc = tuple(str(p) for p in err["loc"])
     msg = err["msg"].replace("Value error, ", "")
     if err["type"] == "value_error" and (m := re.match(r"^(\w+): (.*)$", msg)):
@@ -218,7 +219,25 @@ def _format_error(err: dict, source: str, from_set: dict[str, str]) -> str:
     # `--set foo.bar=1` makes the unknown section 'foo': name the --set, not the file
     set_key = dotted if dotted in from_set else min((k for k in from_set if k.startswith(dotted + ".")),
                                                      default=None) if dotted else None
-    origin = from_set[set_key] if set_key else f"{source}: {dotted}" if dotted else source
+    return loc, msg, from_set[set_key] if set_key else None
+
+
+def _more(errors: list[dict], from_set: dict[str, str]) -> str:
+    """' (+N more problems: where, ...)' for the errors after the first one reported, or ''."""
+    if not errors:
+        return ""
+    where = []
+    for err in errors:
+        loc, _, named = _located(err, from_set)
+        where.append(named or ".".join(loc) or "the file")
+    shown = ", ".join(dict.fromkeys(where[:3])) + (", ..." if len(where) > 3 else "")
+    return f" (+{len(errors)} more problem{'s' if len(errors) > 1 else ''}: {shown})"
+
+
+def _format_error(err: dict, source: str, from_set: dict[str, str]) -> str:
+    loc, msg, named = _located(err, from_set)
+    dotted = ".".join(loc)
+    origin = named if named else f"{source}: {dotted}" if dotted else source
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1]) or []
@@ -365,9 +384,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         return Config.model_validate(doc)
     except ValidationError as e:
         errors = e.errors(include_url=False)
-        line = _format_error(errors[0], source, from_set)
-        more = f" (+{len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise LrtoolError(line + more) from None
+        raise LrtoolError(_format_error(errors[0], source, from_set) + _more(errors[1:], from_set)) from None
 
 
 @_one_line_errors
