@@ -461,6 +461,7 @@ def list_registries() -> None:
 
     def body() -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from .catalog import read_catalog
@@ -472,9 +473,9 @@ def list_registries() -> None:
             table.add_column("name", style="bold")
             table.add_column("what")
             for name, text in entry["entries"]:
-                table.add_row(name, text)
+                table.add_row(escape(name), escape(text))  # help text is plain: "[...]" is no markup
             if entry.get("hint"):
-                table.add_row("...", entry["hint"])
+                table.add_row("...", escape(entry["hint"]))
             console.print(table)
             console.print()
 

@@ -45,10 +45,22 @@ def register(name: str, *aliases: str, interval: str = "epoch",
     """Register a builder `fn(ctx, **kwargs) -> Curve`; its signature is the schedule's arguments."""
 
     def deco(fn: Callable[..., Curve]) -> Callable[..., Curve]:
+        first = help or (inspect.getdoc(fn) or "").split("\n")[0]
         SCHEDULES.add(name, Kind(fn, interval, intervals, default_warmup), *aliases,
-                      help=help or (inspect.getdoc(fn) or "").split("\n")[0])
+                      help=f"{first} {_signature_text(fn, interval)}")
         return fn
     return deco
+
+
+def _signature_text(fn: Callable[..., Curve], interval: str) -> str:
+    """`lrtool list`'s account of a schedule's arguments, their defaults and its default unit:
+    "Arguments: cycle, t_mult=1.0, ...; durations in steps." (no default shown: required, or set from the run)."""
+    def yaml(value: Any) -> str:  # as the config spells it
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    args = [p.name if p.default in (None, inspect.Parameter.empty) else f"{p.name}={yaml(p.default)}"
+            for p in list(inspect.signature(fn).parameters.values())[1:]]
+    return f"Arguments: {', '.join(args)}; durations in {interval}s." if args else f"Durations in {interval}s."
 
 
 def check_arguments(canonical: str, kwargs: dict[str, Any], key: str) -> None:
