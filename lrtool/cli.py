@@ -222,7 +222,7 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     text = snippet(s)
     if text:
         console.print("paste into your config (or use `lrtool train --lr-from`):")
-        console.print(text, markup=False, highlight=False)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)  # wrapped YAML would not parse
     written = [n for n in ("lr_find.csv", "lr_find.png", "summary.json", "config.yaml", "classes.json")
                if (path / n).is_file()]
     console.print(f"wrote {path}/ ({', '.join(written)})")

@@ -77,6 +77,21 @@ def test_bad_arguments_raise_the_cli_one_line_message(kwargs, message):
     assert str(e.value) == message
 
 
+def test_an_optimizer_of_another_model_is_refused():
+    # the notebook mistake: the old model's optimizer with a new model swept nothing and made up a suggestion
+    old, new = mlp(), mlp()
+    loader = DataLoader(blobs(), batch_size=32)
+    with pytest.raises(lrtool.LrtoolError) as e:
+        lrtool.find_lr(new, torch.optim.SGD(old.parameters(), lr=0.1), nn.CrossEntropyLoss(), loader, **QUICK)
+    assert str(e.value) == ("find_lr: optimizer: holds none of the model's parameters (one made for another "
+                            "model?); create it from this model: SGD(model.parameters(), ...)")
+    # one that holds part of them (a head being fine-tuned) sweeps that part
+    head = new[-1]
+    before = params(new)
+    r = lrtool.find_lr(new, torch.optim.SGD(head.parameters(), lr=0.1), nn.CrossEntropyLoss(), loader, **QUICK)
+    assert r.lr is not None and all(torch.equal(a, b) for a, b in zip(before, params(new)))
+
+
 def test_bad_loaders_and_batches_are_named():
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

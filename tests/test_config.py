@@ -123,6 +123,12 @@ def test_error_in_file_names_the_file(tmp_path):
     assert error_of(p) == f"{p}: find_lr.num_iter: expected a value greater than or equal to 2, got 1"
 
 
+def test_num_iter_has_an_upper_bound(tmp_path):
+    # a billion steps filled 24 GB before the sweep began and was killed, leaving the run "running"
+    p = write(tmp_path, "find_lr:\n  num_iter: 1000000000\n")
+    assert error_of(p) == f"{p}: find_lr.num_iter: expected a value less than or equal to 1000000, got 1000000000"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("", "config file is empty"),
     ("- a\n- b\n", "expected a mapping of sections at the top level, got list"),

@@ -316,24 +316,73 @@ def _swept_ratios(summary: dict[str, Any], optimizer: dict[str, Any], groups: li
                   run_dir: str | Path) -> list[float]:
     """Each param group's LR over group 0's, as the range test swept them (1 entry per group, group 0 first).
 
-    Runs recorded before sweep.lr_ratios existed swept the ratios their config set, taken here from this
-    config's optimizer section.
+    A config whose groups differ from the swept ones is refused: another number of groups, another `match`
+    (sweep.group_match), or an lr whose ratio to optimizer.lr is not the swept one (a group that sets no lr
+    takes the swept ratio). Other group options (weight_decay, ...) may differ. Runs recorded before
+    sweep.lr_ratios existed swept the ratios their config set, taken here from this config's optimizer section.
     """
-    recorded = (summary.get("sweep") or {}).get("lr_ratios")
+    sweep = summary.get("sweep") or {}
+    recorded = sweep.get("lr_ratios")
     if isinstance(recorded, list) and recorded:
         if len(recorded) != len(groups) + 1:
             raise LrtoolError(f"--lr-from {run_dir}: the range test swept {len(recorded)} param group(s), "
                               f"this config's optimizer has {len(groups) + 1}; a suggestion only holds for "
                               "the groups it was measured with")
-        return [float(r) for r in recorded]
+        ratios = [float(r) for r in recorded]
+        _check_groups_as_swept(optimizer, groups, ratios, sweep.get("group_match"), run_dir)
+        return ratios
+    if groups and _swept_one_group(run_dir):
+        raise LrtoolError(f"--lr-from {run_dir}: the range test swept 1 param group(s), this config's optimizer "
+                          f"has {len(groups) + 1}; rerun lrtool find-lr with these param groups (a suggestion "
+                          "only holds for the groups it was measured with)")
     top = optimizer.get("lr")
-    if not isinstance(top, (int, float)) or isinstance(top, bool) or top <= 0:
+    if not _is_lr(top):
         return [1.0] * (len(groups) + 1)
     ratios = [1.0]
     for group in groups:
         lr = group.get("lr") if isinstance(group, dict) else None
-        ratios.append(float(lr) / float(top) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else 1.0)
+        ratios.append(float(lr) / float(top) if _is_lr(lr) else 1.0)
     return ratios
+
+
+def _swept_one_group(run_dir: str | Path) -> bool:
+    """Whether the run's config.yaml gave its optimizer one param group (runs record sweep.lr_ratios only for
+    several); False when that file cannot tell."""
+    try:
+        doc = read_config_file(Path(run_dir) / "config.yaml")
+    except (LrtoolError, OSError):
+        return False
+    optimizer = doc.get("optimizer") if isinstance(doc, dict) else None
+    if not isinstance(optimizer, dict):
+        return False
+    lr = optimizer.get("lr")  # find_lr() from Python records one lr per torch group
+    return not optimizer.get("param_groups") and not (isinstance(lr, list) and len(lr) > 1)
+
+
+def _is_lr(value: Any) -> bool:
+    """A positive number (a learning rate a ratio can be taken of)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _check_groups_as_swept(optimizer: dict[str, Any], groups: list[Any], ratios: list[float], matches: Any,
+                           run_dir: str | Path) -> None:
+    """Refuse a param group whose match or LR ratio to optimizer.lr is not the one the range test swept."""
+    from .schema import OptimizerConfig
+
+    top = optimizer.get("lr", OptimizerConfig.model_fields["lr"].default)
+    fix = "rerun lrtool find-lr with these param groups (a suggestion only holds for the groups it was measured with)"
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict):
+            continue  # the config's own check names it
+        key = f"--lr-from {run_dir}: optimizer.param_groups[{i}]"
+        swept_match = matches[i] if isinstance(matches, list) and i < len(matches) else None
+        if swept_match is not None and group.get("match") != swept_match:
+            raise LrtoolError(f"{key}: match {short_repr(group.get('match'))} differs from the range test's "
+                              f"{short_repr(swept_match)}; {fix}")
+        lr = group.get("lr")
+        if _is_lr(lr) and _is_lr(top) and not math.isclose(float(lr) / float(top), ratios[i + 1], rel_tol=1e-6):
+            raise LrtoolError(f"{key}: lr {lr:g} is {float(lr) / float(top):.3g}x optimizer.lr ({top:g}), the range "
+                              f"test swept this group at {ratios[i + 1]:.3g}x; {fix}")
 
 
 def _one_line_errors(fn: Any) -> Any:
