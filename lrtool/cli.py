@@ -212,7 +212,7 @@ def _print_find_lr(console: Any, s: dict[str, Any], path: Path) -> None:
     text = snippet(s)
     if text:
         console.print("paste into your config (or use `lrtool train --lr-from`):")
-        console.print(text, markup=False, highlight=False)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)  # wrapped YAML would not parse
     written = [n for n in ("lr_find.csv", "lr_find.png", "summary.json", "config.yaml", "classes.json")
                if (path / n).is_file()]
     console.print(f"wrote {path}/ ({', '.join(written)})")
@@ -451,6 +451,7 @@ def list_registries() -> None:
 
     def body() -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from .catalog import read_catalog
@@ -462,9 +463,9 @@ def list_registries() -> None:
             table.add_column("name", style="bold")
             table.add_column("what")
             for name, text in entry["entries"]:
-                table.add_row(name, text)
+                table.add_row(escape(name), escape(text))  # help text is plain: "[...]" is no markup
             if entry.get("hint"):
-                table.add_row("...", entry["hint"])
+                table.add_row("...", escape(entry["hint"]))
             console.print(table)
             console.print()
 

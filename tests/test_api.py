@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 import lrtool
 from lrtool.cli import app
 
+from .conftest import invoke, write_base_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,6 +75,21 @@ def test_bad_arguments_raise_the_cli_one_line_message(kwargs, message):
         lrtool.find_lr(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
                        DataLoader(blobs(), batch_size=32), **{**QUICK, **kwargs})
     assert str(e.value) == message
+
+
+def test_an_optimizer_of_another_model_is_refused():
+    # the notebook mistake: the old model's optimizer with a new model swept nothing and made up a suggestion
+    old, new = mlp(), mlp()
+    loader = DataLoader(blobs(), batch_size=32)
+    with pytest.raises(lrtool.LrtoolError) as e:
+        lrtool.find_lr(new, torch.optim.SGD(old.parameters(), lr=0.1), nn.CrossEntropyLoss(), loader, **QUICK)
+    assert str(e.value) == ("find_lr: optimizer: holds none of the model's parameters (one made for another "
+                            "model?); create it from this model: SGD(model.parameters(), ...)")
+    # one that holds part of them (a head being fine-tuned) sweeps that part
+    head = new[-1]
+    before = params(new)
+    r = lrtool.find_lr(new, torch.optim.SGD(head.parameters(), lr=0.1), nn.CrossEntropyLoss(), loader, **QUICK)
+    assert r.lr is not None and all(torch.equal(a, b) for a, b in zip(before, params(new)))
 
 
 def test_bad_loaders_and_batches_are_named():
@@ -602,13 +619,46 @@ def test_lightning_plateau_observes_the_validation_metric():
 def test_load_config_and_train_are_the_cli_calls(tmp_path):
     cfg = lrtool.load_config(None, {"data.name": "synthetic", "data__batch_size": 32, "train.epochs": 1})
     assert cfg.data.name == "synthetic" and cfg.data.batch_size == 32
-    with pytest.raises(lrtool.LrtoolError, match=r"^--set optimizer.lr: expected a value greater than 0"):
+    with pytest.raises(lrtool.LrtoolError, match=r"^load_config overrides optimizer.lr: expected a value greater"):
         lrtool.load_config(None, ["optimizer.lr=-1"])
     summary = lrtool.train(None, out=tmp_path / "run", verbose=False, device="cpu", data__name="synthetic",
                            **{"train.epochs": 1, "train.plots": False})
     assert summary["status"] == "completed" and summary["run_dir"] == str(tmp_path / "run")
     table = lrtool.compare(tmp_path / "run")
     assert table.loc[0, "command"] == "train" and table.loc[0, "status"] == "completed"
+
+
+def test_train_takes_the_cli_options_as_keywords_and_names_them_in_errors(tmp_path):
+    summary = lrtool.train(None, out=tmp_path / "run", verbose=False, epochs=1, device="cpu", loggers=[],
+                           data__name="synthetic", **{"train.plots": False})
+    assert summary["status"] == "completed" and summary["epochs"] == 1
+    cfg = lrtool.load_config(None, epochs=3, device="cpu")
+    assert cfg.train.epochs == 3 and cfg.device == "cpu"
+
+    def message(**kwargs):
+        with pytest.raises(lrtool.LrtoolError) as e:
+            lrtool.train(None, out=tmp_path / "never", verbose=False, **kwargs)
+        assert "--set" not in str(e.value) and "\n" not in str(e.value)
+        return str(e.value)
+
+    assert message(epochs=0) == "train(epochs=...): expected a value greater than 0, got 0"
+    assert message(train__epochs=0).startswith("train(train__epochs=...): expected a value greater than 0")
+    assert message(**{"train.epochs": 0}).startswith("train(**{'train.epochs': ...}): expected a value")
+    # every unknown keyword is named, none hidden behind "(+1 more problem)"
+    assert message(epochz=2, scheduel="cyclic").startswith(
+        "train: unknown keywords 'epochz' (did you mean 'epochs'?), 'scheduel' (did you mean 'schedule'?); "
+        "valid keywords: schedule, lr_from, out, verbose, epochs, device, loggers, or a config key")
+    assert message(seeds="0,1").startswith("train(seeds=...): one run per call: pass seed=N")
+    assert not (tmp_path / "never").exists()
+
+
+def test_load_config_refuses_an_unknown_component_argument_as_the_cli_does(tmp_path):
+    config = write_base_config(tmp_path)
+    cli = invoke("train", config, "--set", "optimizer.lrr=1", "--out", tmp_path / "run")
+    assert cli.exit_code == 2 and "optimizer.lrr: unknown argument (did you mean 'lr'?)" in cli.output
+    for overrides in (["optimizer.lrr=1"], {"optimizer.lrr": 1}):
+        with pytest.raises(lrtool.LrtoolError, match=r"^optimizer.lrr: unknown argument \(did you mean 'lr'\?\)"):
+            lrtool.load_config(config, overrides)
 
 
 @pytest.mark.parametrize("spec", ["onecycle", "cyclic", "sgdr", "warmup_cosine"])

@@ -25,3 +25,15 @@ def test_list_answers_without_importing_torch():
     for word in ("datasets", "digits", "models", "resnet18", "optimizers", "AdamW", "losses", "schedules",
                  "onecycle", "ReduceLROnPlateau"):
         assert word in res.stdout
+
+
+def test_list_shows_each_schedules_arguments_defaults_and_unit():
+    """A user learns sgdr's `cycle` (not torch's T_0) and that it counts steps from `lrtool list`."""
+    from tests.conftest import invoke
+
+    res = invoke("list")
+    text = " ".join(res.output.split())  # the table wraps long lines
+    assert "Arguments: cycle, t_mult=1.0, decay=1.0, min_lr, eta_min, cycles, restart_warmup=0; durations in steps" \
+        in text, res.output
+    assert "Arguments: step_size, gamma=0.1; durations in epochs" in text  # StepLR
+    assert "three_phase=false" in text  # as YAML spells it

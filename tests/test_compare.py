@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import socket
 import time
 
 import pandas as pd
@@ -16,8 +17,9 @@ from rich.console import Console
 
 from lrtool import compare as C
 from lrtool.errors import LrtoolError
+from lrtool.rundir import RunLock, read_csv_frame
 from lrtool.rundir import columns as cols
-from lrtool.rundir import read_csv_frame
+from lrtool.schedules import choose_schedule
 
 from .conftest import write_run
 
@@ -161,14 +163,35 @@ def test_malformed_middle_line_is_skipped(tmp_path):
 
 
 def test_status_labels(runs):
-    assert C.status_label(C.load_run(runs / "killed")) == "running at step 20"
     assert C.status_label(C.load_run(runs / "blowup")) == "diverged at step 17"
     stopped = make_train(runs, "stopped", [0.5], [1.0], status="interrupted")
     assert C.status_label(C.load_run(stopped)) == "interrupted at step 10"
-    old = time.time() - 3 * 3600
-    for f in (runs / "killed").iterdir():
-        os.utime(f, (old, old))
-    assert "killed?" in C.status_label(C.load_run(runs / "killed"))
+    lock = RunLock(runs / "killed", "train").acquire()  # this live process writes the run
+    try:
+        assert C.status_label(C.load_run(runs / "killed")) == "running at step 20"
+        old = time.time() - 3 * 3600
+        for f in (runs / "killed").iterdir():
+            os.utime(f, (old, old))
+        assert C.status_label(C.load_run(runs / "killed")) == "running at step 20 (no writes for 3 h: killed?)"
+    finally:
+        lock.release()
+
+
+def test_a_running_run_whose_process_is_gone_is_stopped_and_left_as_it_is(runs):
+    killed = runs / "killed"
+    # the lock of a process that no longer exists (kill -9): the pid is free, or taken by a later process
+    dead = {"pid": 2 ** 22 + 1, "host": socket.gethostname(), "command": "train", "started": "x", "proc_start": "1"}
+    (killed / ".lrtool.lock").write_text(json.dumps(dead) + "\n")
+    before = {f.name: (f.stat().st_mtime_ns, f.read_bytes()) for f in killed.iterdir() if f.is_file()}
+    run = C.load_run(killed)
+    assert C.status_label(run) == "stopped at step 20 (killed?)"
+    assert f"summary.json says running, but its process is gone (killed?); continue with: lrtool train --resume " \
+           f"{killed}" in run.notes
+    C.compare_runs([str(killed)], fmt="csv", console=consoles()[2], err_console=consoles()[3])
+    after = {f.name: (f.stat().st_mtime_ns, f.read_bytes()) for f in killed.iterdir() if f.is_file()}
+    assert after == before  # compare only reads: the run's files, its lock included, stay as they were
+    (killed / ".lrtool.lock").unlink()  # no lock at all: nobody writes the run either
+    assert C.status_label(C.load_run(killed)) == "stopped at step 20 (killed?)"
 
 
 def test_diverged_run_keeps_finite_best(runs):
@@ -269,6 +292,26 @@ def test_a_key_unset_in_every_run_is_no_difference(tmp_path):
     assert diff["train.grad_clip"] == {"a": None, "b": None, "c": 1.0}
 
 
+def test_schedule_arguments_moved_by_schedule_are_one_setting_not_a_difference(tmp_path):
+    """--schedule moves the old schedule's flat arguments into its block: the same setting under two keys."""
+    section = {"name": "sgdr", "cycle": "2 epochs", "t_mult": 1.5, "cyclic": {"base_lr": 0.01, "max_lr": 0.2},
+               "warmup": "1 epoch"}
+    for name in ("sgdr", "cyclic", "clr"):  # clr: an alias of cyclic, saved as given
+        chosen = choose_schedule(copy.deepcopy(section), name) if name != "sgdr" else section
+        make_train(tmp_path, name, [0.8], [0.5], schedule=name, config={"schedule": chosen})
+    assert yaml.safe_load((tmp_path / "cyclic" / "config.yaml").read_text())["schedule"]["sgdr"]["cycle"] \
+        == "2 epochs"  # where --schedule put it
+    loaded = [C.load_run(tmp_path / n) for n in ("sgdr", "cyclic", "clr")]
+    assert C.config_diff(loaded) == {"schedule.name": {"sgdr": "sgdr", "cyclic": "cyclic", "clr": "cyclic"}}
+    assert loaded[0].config["schedule.sgdr.cycle"] == "2 epochs" and loaded[0].config["schedule.warmup"] == "1 epoch"
+    # a setting that really differs still shows, under the one key
+    make_train(tmp_path, "other", [0.8], [0.5], schedule="cyclic", config={"schedule": {
+        "name": "cyclic", "sgdr": {"cycle": "3 epochs", "t_mult": 1.5}, "cyclic": {"base_lr": 0.01, "max_lr": 0.2},
+        "warmup": "1 epoch"}})
+    diff = C.config_diff([loaded[0], C.load_run(tmp_path / "other")])
+    assert diff["schedule.sgdr.cycle"] == {"sgdr": "2 epochs", "other": "3 epochs"} and "schedule.cycle" not in diff
+
+
 def test_seed_groups_mean_std(runs):
     loaded = [C.load_run(runs / f"seeds-s{s}") for s in range(3)] + [C.load_run(runs / "fixed")]
     groups = C.seed_groups(loaded)
@@ -347,7 +390,7 @@ def test_table_output_and_files(runs, tmp_path, monkeypatch):
     C.compare_runs([str(runs / "*")], out=dest, target="val_acc=0.95", console=con, err_console=econ)
     text = out.getvalue()
     assert "config differences:" in text and "schedule.name: constant (blowup, fixed, killed)" in text
-    assert "running at step 20" in text and "diverged at step 17" in text
+    assert "stopped at step 20 (killed?)" in text and "diverged at step 17" in text
     assert "seeds (seeds 0, 1, 2)" in text and "not reached" in text
     assert "best by best val_acc: cyclic (0.9700)" in text
     assert "note: killed: skipped a truncated last line in steps.csv" in err.getvalue()

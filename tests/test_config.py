@@ -66,6 +66,21 @@ def test_set_creates_nested_keys_and_later_wins():
     assert doc == {"schedule": {"step": {"gamma": 0.25}}}
 
 
+def test_set_null_removes_a_components_argument_but_is_null_for_lrtools_own_keys(tmp_path):
+    from lrtool.config import check_components
+
+    path = write(tmp_path, "data: {name: synthetic, task: regression, inputs: x}\n"
+                           "loss: {name: HuberLoss, delta: 2}\n"
+                           "schedule: {name: cosine, min_lr: 0.001, warmup: 1, sgdr: {cycle: 2 epochs, t_mult: 2}}\n")
+    cfg = load_config(path, ["loss.name=MSELoss", "loss.delta=null", "data.inputs=null", "schedule.min_lr=null",
+                             "schedule.sgdr.t_mult=null", "schedule.warmup=null", "model.hidden=null"])
+    check_components(cfg)  # MSELoss has no delta: it is gone, not None
+    assert "delta" not in cfg.loss.kwargs and cfg.data.inputs is None and "hidden" not in cfg.model.kwargs
+    schedule = cfg.schedule.model_dump()
+    assert "min_lr" not in schedule and schedule["sgdr"] == {"cycle": "2 epochs"} and schedule["warmup"] is None
+    assert error_of(None, ["optimizer.lr=null"]) == "--set optimizer.lr: expected a valid number, got None"
+
+
 def test_schedule_option_keeps_the_old_arguments_in_their_block(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("schedule: {name: step, step_size: 3, clr: {step_size: 2}}\n")
@@ -108,6 +123,12 @@ def test_error_in_file_names_the_file(tmp_path):
     assert error_of(p) == f"{p}: find_lr.num_iter: expected a value greater than or equal to 2, got 1"
 
 
+def test_num_iter_has_an_upper_bound(tmp_path):
+    # a billion steps filled 24 GB before the sweep began and was killed, leaving the run "running"
+    p = write(tmp_path, "find_lr:\n  num_iter: 1000000000\n")
+    assert error_of(p) == f"{p}: find_lr.num_iter: expected a value less than or equal to 1000000, got 1000000000"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("", "config file is empty"),
     ("- a\n- b\n", "expected a mapping of sections at the top level, got list"),
@@ -137,9 +158,13 @@ def test_malformed_set(item, expected):
     assert expected in str(e.value)
 
 
-def test_more_problems_are_counted():
+def test_more_problems_are_counted_and_located(tmp_path):
     msg = error_of(None, ["optimizer.lr=-1", "data.batch_size=0"])
-    assert msg.endswith("(+1 more problem)")
+    assert msg.endswith("(+1 more problem: --set optimizer.lr)")
+    path = write(tmp_path, "train: {epochs: 0, accumulate: 0, log_every: 0, grad_clip: -1}\n")
+    assert error_of(path, ["epochz=1"]).endswith(
+        "c.yaml: train.epochs: expected a value greater than 0, got 0 (+4 more problems: train.accumulate, "
+        "train.grad_clip, train.log_every, ...)")
 
 
 def test_config_model_is_strict():

@@ -128,6 +128,20 @@ def test_range_test_completes_without_divergence_at_small_lrs():
     assert res.rows[-1]["lr"] == 1e-3
 
 
+def test_the_sweep_holds_no_list_of_num_iter_lrs():
+    import tracemalloc
+
+    model, opt = make()
+    tracemalloc.start()
+    try:
+        res = run(model, opt, cfg(num_iter=1_000_000), should_stop=lambda: True)  # interrupted after step 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.stop_reason == "interrupted" and len(res.rows) == 1 and "(step 1 of 1000000)" in res.message
+    assert peak < 8_000_000  # a list of the million LRs alone takes 32 MB
+
+
 def test_gradient_accumulation_keeps_one_lr_per_optimizer_step():
     model, opt = make()
     steps = []

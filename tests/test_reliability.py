@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -505,6 +506,8 @@ def test_kill_9_loses_at_most_one_row_and_resume_restarts_from_the_checkpoint(tm
     assert res.exit_code == 0, res.output
     (row,) = json.loads(res.stdout[res.stdout.index("["):])
     assert row["status"] == "running" and row["steps_done"] == len(steps)
+    assert re.fullmatch(r"stopped at step \d+ \(killed\?\)", row["status_label"])  # its lock's process is gone
+    assert f"continue with: lrtool train --resume {run}" in res.output.replace("\n", "")
     res = invoke("train", "--resume", run)
     assert res.exit_code == 0, res.output
     assert f"resuming {run}" in res.output.replace("\n", "")

@@ -513,6 +513,13 @@ def test_resolve_errors(section, name, message):
     ({"name": "LambdaLR", "lr_lambda": ["1", "2", "3"]}, (5, 9),
      r"^schedule.lr_lambda: expected one expression or a list of 2"),
     ({"name": "warmup_cosine", "hold": "100%"}, (5, 9), r"^schedule.hold: hold 43 steps leaves no room"),
+    ({"name": "cosine", "cosine": {"min_lr": 1}}, (5, 9),
+     r"^schedule.cosine.min_lr: expected a floor below the optimizer's lr of param group 0 \(0.01\), got 1; "
+     r"the LR would rise"),
+    ({"name": "sgdr", "eta_min": [0.001, 0.05]}, (5, 9),
+     r"^schedule.eta_min: expected a floor below the optimizer's lr of param group 1 \(0.05\), got 0.05;"),
+    ({"name": "poly", "min_lr": 0.01}, (5, 9), r"^schedule.min_lr: expected a floor below the optimizer's lr"),
+    ({"name": "warmup_cosine", "min_lr": 0.5}, (5, 9), r"^schedule.min_lr: expected a floor below"),
     ({"name": "cyclic", "mode": "triangle"}, (5, 9),
      r"^schedule.mode: expected one of \(triangular, triangular2, exp_range\), got 'triangle' "
      r"\(did you mean 'triangular'\?\)"),
@@ -521,6 +528,14 @@ def test_impossible_plans_raise_before_training(section, plan, message):
     with pytest.raises(LrtoolError, match=message) as info:
         build(section, lrs=LRS, spe=plan[0], epochs=plan[1], momenta=[0.9, 0.9])
     assert "\n" not in str(info.value)
+
+
+def test_a_floor_at_the_lr_is_refused_but_torchs_cosine_annealing_rises_to_eta_min_as_torch_does():
+    with pytest.raises(LrtoolError, match=r"^schedule.min_lr: expected a floor below the optimizer's lr \(0.01\), "
+                                          r"got 0.01; the LR would rise to it instead of decaying$"):
+        build({"name": "cosine", "min_lr": 0.01})
+    rising = curve(build({"name": "CosineAnnealingLR", "eta_min": 0.5}))
+    assert rising[0] == pytest.approx(0.01) and rising[-1] > 0.4
 
 
 # ----------------------------------------------------------------------------------------------

@@ -143,6 +143,77 @@ def test_lr_from_refuses_a_test_of_other_groups(tmp_path):
     assert res.exit_code != 0 and "swept 2 param group(s)" in res.output
 
 
+@pytest.mark.parametrize("groups, expected", [
+    # another match: the suggestion was measured with other parameters at the ratio
+    ("[{match: bias, lr: 0.1}]", "optimizer.param_groups[0]: match 'bias' differs from the range test's 'head'; "
+                                 "rerun lrtool find-lr with these param groups"),
+    # the same match at another ratio to optimizer.lr (5x, swept at 10x)
+    ("[{match: head, lr: 0.05}]", "optimizer.param_groups[0]: lr 0.05 is 5x optimizer.lr (0.01), the range test "
+                                  "swept this group at 10x; rerun lrtool find-lr with these param groups"),
+])
+def test_lr_from_refuses_groups_other_than_the_swept_ones(tmp_path, groups, expected):
+    cfg = write_base_config(tmp_path, "groups.yaml", GROUPS)
+    lrf = tmp_path / "lrf"
+    assert invoke("find-lr", cfg, "--out", lrf).exit_code == 0
+    res = invoke("train", cfg, "--lr-from", lrf, "--set", f"optimizer.param_groups={groups}", "--out", tmp_path / "x")
+    assert res.exit_code == 2 and res.stderr.startswith(f"lrtool: error: --lr-from {lrf}: {expected}")
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+    # other options of the group may differ, and a group that sets no lr takes the swept ratio
+    for k, same in enumerate(("[{match: head, lr: 0.1, weight_decay: 0.01}]", "[{match: head}]")):
+        res = invoke("train", cfg, "--lr-from", lrf, "--set", f"optimizer.param_groups={same}",
+                     "--out", tmp_path / f"y{k}")
+        assert res.exit_code == 0, res.output
+        assert _config_lrs(tmp_path / f"y{k}")[0]["param_groups"][0]["lr"] == pytest.approx(10 * summary(lrf)["lr"])
+
+
+def test_lr_from_refuses_groups_a_one_group_test_never_swept(tmp_path):
+    plain = write_base_config(tmp_path, "plain.yaml", GROUPS.replace(", param_groups: [{match: head, lr: 0.1}]", ""))
+    lrf = tmp_path / "lrf"
+    assert invoke("find-lr", plain, "--out", lrf).exit_code == 0
+    cfg = write_base_config(tmp_path, "groups.yaml", GROUPS)
+    res = invoke("train", cfg, "--lr-from", lrf, "--out", tmp_path / "x")
+    assert res.exit_code == 2 and res.stderr.startswith(
+        f"lrtool: error: --lr-from {lrf}: the range test swept 1 param group(s), this config's optimizer has 2; "
+        "rerun lrtool find-lr with these param groups")
+
+
+def test_the_pasted_snippet_keeps_the_group_ratios(tmp_path):
+    import yaml
+
+    cfg = write_base_config(tmp_path, "groups.yaml", GROUPS)
+    lrf = tmp_path / "lrf"
+    res = invoke("find-lr", cfg, "--out", lrf)
+    assert res.exit_code == 0, res.output
+    s = summary(lrf)
+    assert s["sweep"]["group_match"] == ["head"]
+    text = res.output.split("paste into your config (or use `lrtool train --lr-from`):\n")[1].split("\nwrote ")[0]
+    pasted = yaml.safe_load(text)
+    lr, clr, peak = s["lr"], s["clr"], s["onecycle"]["max_lr"]
+    assert pasted["optimizer"]["lr"] == pytest.approx(lr, rel=5e-3)
+    assert pasted["optimizer"]["param_groups"] == [{"match": "head", "lr": pytest.approx(10 * lr, rel=5e-3)}]
+    assert pasted["schedule"]["cyclic"]["max_lr"] == pytest.approx([clr["max_lr"], 10 * clr["max_lr"]], rel=5e-3)
+    assert pasted["schedule"]["onecycle"]["max_lr"] == pytest.approx([peak, 10 * peak], rel=5e-3)
+
+
+# ---------------------------------------------------------------- a suggestion far from the valley is flagged
+
+
+def test_a_suggestion_decades_from_the_valley_gets_a_note():
+    # the trial's regression curve: flat and noisy at the start, where a small early dip reads as the steepest
+    # descent (2.6e-06) while the loss really falls around 0.02
+    lrs = sweep(1e-7, 10, 80)
+    loss = [1.0 - 0.04 * min(max(i - 12, 0), 2) / 2 - 0.06 * min(max(i - 35, 0), 30) / 30 + 0.5 * max(i - 70, 0)
+            for i in range(80)]
+    out = suggest(lrs, loss, num_iter=80, diverged_at_end=True)
+    steep, valley = out["suggestions"]["steepest"], out["suggestions"]["valley"]
+    assert out["lr"] == steep["lr"] < valley["lr"] / 100  # the default rule is unchanged
+    assert out["notes"] == [
+        f"the steepest suggestion ({steep['lr']:.3g}, step {steep['step']}) is more than 100x from the valley "
+        f"({valley['lr']:.3g}, step {valley['step']}): the curve is likely flat or noisy where one of them lies; "
+        "look at the plot (lr_find.png) before training at either"]
+    assert suggest(lrs, loss, num_iter=80, diverged_at_end=True, rule="valley")["notes"] == []
+
+
 # ---------------------------------------------------------------- gradient accumulation is sample-weighted
 
 

@@ -229,3 +229,28 @@ def test_ray_address_pointing_at_nothing_fails_at_once(tmp_path):
     text = (tmp_path / "proc.out").read_text()
     assert "lrtool: error: RAY_ADDRESS=127.0.0.1:9: no Ray cluster answers there" in text
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("returncode", [130, -signal.SIGINT, 143])
+def test_a_member_stopped_while_setting_up_is_interrupted_not_failed(tmp_path, returncode):
+    """The sweep's Ctrl-C reaches a member before it has written a summary: it was interrupted, not failed,
+    and the entry says how to run it again (it has no directory to resume)."""
+    from types import SimpleNamespace as NS
+
+    from rich.console import Console
+
+    from lrtool.errors import ExitCode
+
+    written = {}
+    parent = NS(path=tmp_path, write_summary=lambda record: written.update(record))
+    members = [launch.Member(0, "cyclic-seed0", None, []), launch.Member(1, "cosine-seed0", None, [])]
+    rec = launch.Recorder(members, parent, {}, Console(file=open(os.devnull, "w")), lambda *a: None)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "cosine-seed0.log").write_text("lrtool: interrupted\n")
+    rec.ended(members[1], returncode)
+    entry = written["runs"][0]
+    assert entry["status"] == "interrupted" and entry["dir"] is None, entry
+    assert "before it started training" in entry["error"] and "--member 1" in entry["error"]
+    assert rec.result() == [ExitCode.SIGTERM if returncode == 143 else ExitCode.SIGINT]
+    rec.ended(members[0], 1)  # a plain failure stays one
+    assert written["runs"][0]["status"] == "failed"

@@ -158,63 +158,136 @@ def compare(paths: str | Path | Sequence[str | Path], *, target: str | None = No
     return machine_table(cmp)
 
 
-def _override_items(overrides: dict[str, Any] | Sequence[str]) -> list[str]:
-    """`a.b=value` strings from a mapping (values as YAML/JSON) or from such strings; `a__b` means a.b."""
+# train's keywords that stand for a command-line option of `lrtool train` (-> the config key it sets)
+_OPTION_KEYS = {"epochs": "train.epochs", "device": "device", "loggers": "train.loggers"}
+# `lrtool train` options that run several runs or reopen one: the Python API runs one new run per call
+_CLI_ONLY = {
+    "seeds": "one run per call: pass seed=N (a sweep over seeds is `lrtool train --seeds`)",
+    "resume": "resuming is `lrtool train --resume RUN_DIR`",
+    "allow_changes": "resuming is `lrtool train --resume RUN_DIR --allow-changes`",
+    "jobs": "one run per call: parallel sweeps are `lrtool train --jobs`",
+    "launcher": "one run per call: sweeps on Ray are `lrtool train --launcher ray`",
+    "member": "one run per call: sweep members are `lrtool train --member`",
+}
+
+
+def _override_items(fn: str, overrides: dict[str, Any] | Sequence[str],
+                    options: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """`a.b=value` items (values as YAML/JSON) and, per dotted key, how the caller named it in Python.
+
+    `overrides` maps config keys (`optimizer.lr` or `optimizer__lr`) to values, or is `a.b=value`
+    strings; `options` are the keywords of `_OPTION_KEYS` (None: not given).
+    """
+    items: list[str] = []
+    names: dict[str, str] = {}
     if isinstance(overrides, dict):
-        return [f"{k.replace('__', '.')}={json.dumps(v)}" for k, v in overrides.items()]
-    return [str(item) for item in overrides]
+        for name, value in overrides.items():
+            key = str(name).replace("__", ".")
+            items.append(f"{key}={json.dumps(value)}")
+            if fn == "train":  # its overrides are keywords: name the keyword as written
+                names[key] = f"train({name}=...)" if str(name).isidentifier() else f"train(**{{{str(name)!r}: ...}})"
+    else:
+        items += [str(item) for item in overrides]
+    for name, value in options.items():
+        if value is not None:
+            items.append(f"{_OPTION_KEYS[name]}={json.dumps(value)}")
+            names[_OPTION_KEYS[name]] = f"{fn}({name}=...)"
+    return items, names
+
+
+def _check_keywords(fn: str, overrides: dict[str, Any]) -> None:
+    """Refuse keywords that are neither train's options nor config keys, all of them in one line."""
+    from ..config import SECTIONS
+    from ..registry import did_you_mean, format_choices
+
+    for name in overrides:
+        if name in _CLI_ONLY:
+            raise LrtoolError(f"{fn}({name}=...): {_CLI_ONLY[name]}")
+    unknown = [name for name in overrides if str(name).replace("__", ".").split(".")[0] not in SECTIONS]
+    if unknown:
+        valid = ["schedule", "lr_from", "out", "verbose", *_OPTION_KEYS]
+        named = ", ".join(f"{str(name)!r}{did_you_mean(str(name), [*valid, *SECTIONS])}" for name in unknown)
+        raise LrtoolError(f"{fn}: unknown keyword{'s' if len(unknown) > 1 else ''} {named}; valid keywords: "
+                          f"{format_choices(valid)}, or a config key as section__key or **{{'section.key': "
+                          f"value}} (sections: {format_choices(SECTIONS)})")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | Sequence[str] = (), *,
-                schedule: str | None = None, lr_from: str | Path | None = None) -> "Config":
-    """Read, override and validate a config exactly as the CLI does.
+                schedule: str | None = None, lr_from: str | Path | None = None, epochs: int | None = None,
+                device: str | None = None, loggers: list[str] | None = None) -> "Config":
+    """Read, override and validate a config exactly as the CLI does, component arguments included.
 
     Args:
         path: the YAML file; None: the built-in quickstart defaults.
-        overrides: ``{"optimizer.lr": 3e-3}`` or ``["optimizer.lr=3e-3"]`` (as ``--set``).
+        overrides: ``{"optimizer.lr": 3e-3}`` (or ``optimizer__lr``) or ``["optimizer.lr=3e-3"]``, as
+            ``--set``; a value None (``null``) removes a component's keyword argument.
         schedule: a schedule name replacing the config's (``--schedule``).
         lr_from: a find-lr run directory whose suggestions fill the LRs (``--lr-from``).
+        epochs: train.epochs (``--epochs``).
+        device: auto, cpu, cuda, cuda:N or mps (``--device``).
+        loggers: train.loggers, e.g. ["tensorboard"] (``--logger``).
 
     Returns:
         The validated Config (pydantic model; ``.to_dict()`` gives plain data).
 
     Raises:
-        LrtoolError: the CLI's one-line message naming the file and dotted key.
+        LrtoolError: the CLI's one-line message naming the file or the keyword, and the dotted key.
     """
+    return _load("load_config", path, overrides, schedule=schedule, lr_from=lr_from,
+                 options={"epochs": epochs, "device": device, "loggers": loggers})
+
+
+def _load(fn: str, path: str | Path | None, overrides: dict[str, Any] | Sequence[str], *, schedule: str | None,
+          lr_from: str | Path | None, options: dict[str, Any]) -> "Config":
+    """load_config for the API function `fn`, whose keywords name the overrides in messages."""
+    from ..config import check_components
     from ..config import load_config as load
 
-    return load(path, _override_items(overrides), schedule=schedule, lr_from=lr_from)
+    items, names = _override_items(fn, overrides, options)
+    cfg = load(path, items, schedule=schedule, lr_from=lr_from,
+               origin=lambda key: names.get(key, f"{fn} overrides {key}"))
+    check_components(cfg)  # unknown component arguments now, where the CLI finds them before any work starts
+    return cfg
 
 
 def train(config: "str | Path | Config | None" = None, *, schedule: str | None = None,
-          lr_from: str | Path | None = None, out: str | Path | None = None, verbose: bool = True,
+          lr_from: str | Path | None = None, epochs: int | None = None, device: str | None = None,
+          loggers: list[str] | None = None, out: str | Path | None = None, verbose: bool = True,
           **overrides: Any) -> dict[str, Any]:
-    """Train as ``lrtool train`` does (same run directory, logs, plots and checkpoints).
+    """Train as ``lrtool train`` does (same run directory, logs, plots and checkpoints): one run per call.
 
     Args:
         config: a YAML path, a Config from load_config, or None (the quickstart defaults).
-        schedule, lr_from: as ``--schedule`` and ``--lr-from`` (with a path or None only).
+        schedule, lr_from, epochs, device, loggers: as ``--schedule``, ``--lr-from``, ``--epochs``,
+            ``--device``, ``--logger`` (with a path or None only).
         out: the run directory (new or empty); None: runs/<config>-<schedule>-<time>.
         verbose: print the one-line progress messages the CLI prints.
-        **overrides: config keys, dotted via ``**{"optimizer.lr": 0.1}`` or with ``__``
-            (``optimizer__lr=0.1``); with a path or None only.
+        **overrides: config keys as ``--set`` takes them, dotted via ``**{"optimizer.lr": 0.1}`` or
+            with ``__`` (``optimizer__lr=0.1``, ``seed=1``); None removes a component's keyword
+            argument. With a path or None only. The sweep and resume options of the CLI (seeds,
+            resume, jobs, ...) are refused: call train once per run.
 
     Returns:
         summary.json's content, plus "run_dir" (the run directory's path).
 
     Raises:
-        LrtoolError: a bad config (one line); RunFailed: the run failed after it started.
+        LrtoolError: a bad config or keyword (one line, naming the keyword); RunFailed: the run failed
+        after it started.
     """
     from ..commands.train import run_training
     from ..config import Config
 
     if isinstance(config, Config):
-        if overrides or schedule or lr_from:
-            raise LrtoolError("train: overrides, schedule and lr_from need a config path (or None); for a "
-                              "Config, pass them to load_config(path, overrides, schedule=..., lr_from=...)")
+        given = [k for k, v in {"schedule": schedule, "lr_from": lr_from, "epochs": epochs, "device": device,
+                                "loggers": loggers}.items() if v is not None] + list(overrides)
+        if given:
+            raise LrtoolError(f"train({given[0]}=...): overrides and options need a config path (or None); for a "
+                              "Config, pass them to load_config(path, overrides, schedule=..., ...)")
         cfg, stem = config, "python"
     else:
-        cfg = load_config(config, overrides, schedule=schedule, lr_from=lr_from)
+        _check_keywords("train", overrides)
+        cfg = _load("train", config, overrides, schedule=schedule, lr_from=lr_from,
+                    options={"epochs": epochs, "device": device, "loggers": loggers})
         stem = Path(config).stem if config is not None else "quickstart"
     result = run_training(cfg, out=out, stem=stem, config_path=str(config) if isinstance(config, (str, Path))
                           else None, echo=print if verbose else (lambda line: None))

@@ -154,6 +154,20 @@ def _model_device(model: "torch.nn.Module", device: Any) -> "torch.device":
     return own
 
 
+def _check_optimizer_params(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer") -> None:
+    """Refuse an optimizer that holds none of the model's parameters (one made for another model, or before the
+    model was rebuilt): the sweep would step nothing and suggest from an unchanging loss.
+
+    One that holds only some of them is accepted without a warning: training only a part (a head,
+    an adapter) is the usual way to fine-tune.
+    """
+    own = {id(p) for p in model.parameters()}
+    held = [p for g in optimizer.param_groups for p in g["params"]]
+    if held and not any(id(p) in own for p in held):
+        raise LrtoolError(f"find_lr: optimizer: holds none of the model's parameters (one made for another "
+                          f"model?); create it from this model: {type(optimizer).__name__}(model.parameters(), ...)")
+
+
 def _batch_size(loader: Any) -> int | None:
     """Samples per batch of a DataLoader (also with a batch sampler), or None when unknown."""
     size = getattr(loader, "batch_size", None) or getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
@@ -239,6 +253,7 @@ def find_lr(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", criter
         raise LrtoolError(f"find_lr: model: expected a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise LrtoolError(f"find_lr: optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    _check_optimizer_params(model, optimizer)
     for key, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if loader is not None:
             check_reiterable(loader, f"find_lr: {key}")

@@ -169,6 +169,14 @@ def member_dir(parent: Path, label: str) -> str | None:
     return label if (parent / label).is_dir() else None
 
 
+def _stopped_by(returncode: int) -> int | None:
+    """The signal (SIGINT/SIGTERM) a member process's exit code says stopped it, else None."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if returncode in (-signum, ExitCode.for_signal(signum)):
+            return signum
+    return None
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -213,6 +221,13 @@ class Recorder:
             self.print_run(self.console, TrainResult(summary, path, figures=figures))
             entry["status"] = summary["status"]
             code = ExitCode(summary.get("exit_code", ExitCode.for_status(summary["status"])))
+        elif _stopped_by(returncode) is not None:
+            # a signal (the sweep's, passed on) stopped it while it was setting up, before it wrote a summary
+            name = signal.Signals(_stopped_by(returncode)).name
+            why = f"stopped by {name} before it started training; run it alone with --member {m.index}"
+            self.console.print(f"run {m.label} was {why}", markup=False)
+            entry.update(status="interrupted", error=why)
+            code = ExitCode.for_signal(_stopped_by(returncode))
         else:  # it ended before or without finishing its summary: the reason is in its log
             why = error or _last_line(log) or f"exit code {returncode}"
             if returncode < 0:

@@ -174,7 +174,7 @@ def _ago(seconds: float) -> str:
 
 
 def status_label(run: Run) -> str:
-    """completed / interrupted at step N / diverged at step N / failed / running at step N (...)."""
+    """completed / interrupted at step N / diverged at step N / failed / running or stopped at step N (...)."""
     status = run.status
     at = _num(run.summary.stop.step if run.summary.stop else None)
     if not math.isfinite(at):
@@ -182,6 +182,8 @@ def status_label(run: Run) -> str:
     where = f" at step {int(at)}" if math.isfinite(at) else ""
     if status in ("interrupted", "diverged"):
         return status + where
+    if status == "running" and run.stopped:  # its process is gone: it will not write again
+        return f"stopped{where} (killed?)"
     if status == "running":
         idle = time.time() - _last_write(run)
         stale = f" (no writes for {_ago(idle)}: killed?)" if idle > STALE_S else ""

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from ..errors import LrtoolError
-from ..rundir import RunSummary, load_summary, read_csv_frame
+from ..rundir import RunSummary, load_summary, read_csv_frame, writer_gone
 from ..rundir import columns as C
 from ..rundir.summary import flatten
 
@@ -47,6 +47,7 @@ class Run:
     epochs: pd.DataFrame | None = None
     lr_find: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    stopped: bool = False  # summary.json says running, but no live process holds the run's lock (killed)
 
     @property
     def status(self) -> str:
@@ -82,7 +83,7 @@ def _rows(df: pd.DataFrame | None) -> bool:
 
 
 def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:
-    """config.yaml flattened, or {} with a note when it is missing or unreadable."""
+    """config.yaml flattened (the schedule in its normal form), or {} with a note when missing or unreadable."""
     if not path.is_file():
         notes.append("no config.yaml: left out of the config comparison and of seed groups")
         return {}
@@ -96,6 +97,10 @@ def _read_config(path: Path, notes: list[str]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         notes.append("config.yaml is not a mapping; left out of the config comparison")
         return {}
+    if "schedule" in doc:  # one setting, one key: wherever --schedule left a schedule's arguments
+        from ..schedules.section import normal_form
+
+        doc["schedule"] = normal_form(doc["schedule"])
     return flatten(doc)
 
 
@@ -143,6 +148,10 @@ def load_run(path: str | Path) -> Run:
                          "compared by its curve")
     if summary.status == "failed" and summary.error:
         notes.append(f"failed: {summary.error}")
+    if summary.status == "running" and writer_gone(path):
+        run.stopped = True
+        notes.append("summary.json says running, but its process is gone (killed?)" + (
+            f"; continue with: lrtool train --resume {shown(path)}" if command == "train" else ""))
     return run
 
 

@@ -10,7 +10,7 @@ import functools
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import ValidationError
@@ -143,21 +143,33 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def apply_override(doc: dict[str, Any], item: str) -> str:
-    """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key."""
+def set_origin(key: str) -> str:
+    """How the command line names an override in a message: the --set that gave it."""
+    return f"--set {key}"
+
+
+def apply_override(doc: dict[str, Any], item: str, origin: Callable[[str], str] = set_origin) -> str:
+    """Apply one `a.b=value` (value parsed as YAML) to `doc` in place; returns the dotted key.
+
+    `null` for a component's keyword argument (data, model, optimizer, loss, schedule) removes it, so the
+    component takes its default; for lrtool's own keys it is the value null.
+
+    `origin` names the override in messages (--set on the command line, the keyword in Python).
+    """
     if "=" not in item:
-        raise LrtoolError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=3e-3")
+        example = "--set optimizer.lr=3e-3" if origin is set_origin else "optimizer.lr=3e-3"
+        raise LrtoolError(f"{origin(repr(item))}: expected KEY=VALUE, e.g. {example}")
     key, raw = item.split("=", 1)
     key = key.strip()
     parts = key.split(".")
     if not key or any(not part for part in parts):
-        raise LrtoolError(f"--set {item!r}: expected a dotted key like optimizer.lr before '='")
+        raise LrtoolError(f"{origin(repr(item))}: expected a dotted key like optimizer.lr before '='")
     try:
         value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or "invalid YAML"
         what = "refused" if isinstance(e, YamlLimit) else "is not valid YAML"
-        raise LrtoolError(f"--set {key}: value {short_repr(raw)} {what} ({problem})") from None
+        raise LrtoolError(f"{origin(key)}: value {short_repr(raw)} {what} ({problem})") from None
     node = doc
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -165,11 +177,25 @@ def apply_override(doc: dict[str, Any], item: str) -> str:
             child = node[part] = {}
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
-            raise LrtoolError(f"--set {key}: '{where}' holds the value {child!r}, "
+            raise LrtoolError(f"{origin(key)}: '{where}' holds the value {child!r}, "
                               f"not a section that can hold '{parts[i + 1]}'")
         node = child
-    node[parts[-1]] = value
+    if value is None and _is_component_argument(parts):
+        node.pop(parts[-1], None)  # the component's default, where null could mean something else to it
+    else:
+        node[parts[-1]] = value
     return key
+
+
+def _is_component_argument(parts: list[str]) -> bool:
+    """Whether a dotted key is a keyword argument lrtool passes to a component (not a key of its own)."""
+    if parts[0] == "schedule":
+        from ..schedules.section import is_argument
+
+        return is_argument(parts[1:])
+    if parts[0] not in ("data", "model", "optimizer", "loss") or len(parts) != 2:
+        return False
+    return parts[1] not in Config.model_fields[parts[0]].annotation.model_fields  # e.g. data.inputs: its own
 
 
 def _fields_at(loc: tuple) -> list[str] | None:
@@ -183,7 +209,8 @@ def _fields_at(loc: tuple) -> list[str] | None:
     return list(getattr(model, "model_fields", {})) or None
 
 
-def _format_error(err: dict, source: str, from_set: set[str]) -> str:
+def _located(err: dict, from_set: dict[str, str]) -> tuple[tuple[str, ...], str, str | None]:
+    """(the error's key path, its message, how the override that set it is named or None for the file)."""
     loc = tuple(str(p) for p in err["loc"])
     msg = err["msg"].replace("Value error, ", "")
     if err["type"] == "value_error" and (m := re.match(r"^(\w+): (.*)$", msg)):
@@ -192,7 +219,25 @@ def _format_error(err: dict, source: str, from_set: set[str]) -> str:
     # `--set foo.bar=1` makes the unknown section 'foo': name the --set, not the file
     set_key = dotted if dotted in from_set else min((k for k in from_set if k.startswith(dotted + ".")),
                                                      default=None) if dotted else None
-    origin = f"--set {set_key}" if set_key else f"{source}: {dotted}" if dotted else source
+    return loc, msg, from_set[set_key] if set_key else None
+
+
+def _more(errors: list[dict], from_set: dict[str, str]) -> str:
+    """' (+N more problems: where, ...)' for the errors after the first one reported, or ''."""
+    if not errors:
+        return ""
+    where = []
+    for err in errors:
+        loc, _, named = _located(err, from_set)
+        where.append(named or ".".join(loc) or "the file")
+    shown = ", ".join(dict.fromkeys(where[:3])) + (", ..." if len(where) > 3 else "")
+    return f" (+{len(errors)} more problem{'s' if len(errors) > 1 else ''}: {shown})"
+
+
+def _format_error(err: dict, source: str, from_set: dict[str, str]) -> str:
+    loc, msg, named = _located(err, from_set)
+    dotted = ".".join(loc)
+    origin = named if named else f"{source}: {dotted}" if dotted else source
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1]) or []
@@ -271,24 +316,73 @@ def _swept_ratios(summary: dict[str, Any], optimizer: dict[str, Any], groups: li
                   run_dir: str | Path) -> list[float]:
     """Each param group's LR over group 0's, as the range test swept them (1 entry per group, group 0 first).
 
-    Runs recorded before sweep.lr_ratios existed swept the ratios their config set, taken here from this
-    config's optimizer section.
+    A config whose groups differ from the swept ones is refused: another number of groups, another `match`
+    (sweep.group_match), or an lr whose ratio to optimizer.lr is not the swept one (a group that sets no lr
+    takes the swept ratio). Other group options (weight_decay, ...) may differ. Runs recorded before
+    sweep.lr_ratios existed swept the ratios their config set, taken here from this config's optimizer section.
     """
-    recorded = (summary.get("sweep") or {}).get("lr_ratios")
+    sweep = summary.get("sweep") or {}
+    recorded = sweep.get("lr_ratios")
     if isinstance(recorded, list) and recorded:
         if len(recorded) != len(groups) + 1:
             raise LrtoolError(f"--lr-from {run_dir}: the range test swept {len(recorded)} param group(s), "
                               f"this config's optimizer has {len(groups) + 1}; a suggestion only holds for "
                               "the groups it was measured with")
-        return [float(r) for r in recorded]
+        ratios = [float(r) for r in recorded]
+        _check_groups_as_swept(optimizer, groups, ratios, sweep.get("group_match"), run_dir)
+        return ratios
+    if groups and _swept_one_group(run_dir):
+        raise LrtoolError(f"--lr-from {run_dir}: the range test swept 1 param group(s), this config's optimizer "
+                          f"has {len(groups) + 1}; rerun lrtool find-lr with these param groups (a suggestion "
+                          "only holds for the groups it was measured with)")
     top = optimizer.get("lr")
-    if not isinstance(top, (int, float)) or isinstance(top, bool) or top <= 0:
+    if not _is_lr(top):
         return [1.0] * (len(groups) + 1)
     ratios = [1.0]
     for group in groups:
         lr = group.get("lr") if isinstance(group, dict) else None
-        ratios.append(float(lr) / float(top) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else 1.0)
+        ratios.append(float(lr) / float(top) if _is_lr(lr) else 1.0)
     return ratios
+
+
+def _swept_one_group(run_dir: str | Path) -> bool:
+    """Whether the run's config.yaml gave its optimizer one param group (runs record sweep.lr_ratios only for
+    several); False when that file cannot tell."""
+    try:
+        doc = read_config_file(Path(run_dir) / "config.yaml")
+    except (LrtoolError, OSError):
+        return False
+    optimizer = doc.get("optimizer") if isinstance(doc, dict) else None
+    if not isinstance(optimizer, dict):
+        return False
+    lr = optimizer.get("lr")  # find_lr() from Python records one lr per torch group
+    return not optimizer.get("param_groups") and not (isinstance(lr, list) and len(lr) > 1)
+
+
+def _is_lr(value: Any) -> bool:
+    """A positive number (a learning rate a ratio can be taken of)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _check_groups_as_swept(optimizer: dict[str, Any], groups: list[Any], ratios: list[float], matches: Any,
+                           run_dir: str | Path) -> None:
+    """Refuse a param group whose match or LR ratio to optimizer.lr is not the one the range test swept."""
+    from .schema import OptimizerConfig
+
+    top = optimizer.get("lr", OptimizerConfig.model_fields["lr"].default)
+    fix = "rerun lrtool find-lr with these param groups (a suggestion only holds for the groups it was measured with)"
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict):
+            continue  # the config's own check names it
+        key = f"--lr-from {run_dir}: optimizer.param_groups[{i}]"
+        swept_match = matches[i] if isinstance(matches, list) and i < len(matches) else None
+        if swept_match is not None and group.get("match") != swept_match:
+            raise LrtoolError(f"{key}: match {short_repr(group.get('match'))} differs from the range test's "
+                              f"{short_repr(swept_match)}; {fix}")
+        lr = group.get("lr")
+        if _is_lr(lr) and _is_lr(top) and not math.isclose(float(lr) / float(top), ratios[i + 1], rel_tol=1e-6):
+            raise LrtoolError(f"{key}: lr {lr:g} is {float(lr) / float(top):.3g}x optimizer.lr ({top:g}), the range "
+                              f"test swept this group at {ratios[i + 1]:.3g}x; {fix}")
 
 
 def _one_line_errors(fn: Any) -> Any:
@@ -310,7 +404,7 @@ def _one_line_errors(fn: Any) -> Any:
 @_one_line_errors
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
                 schedule: str | None = None, lr_from: str | Path | None = None,
-                taken: dict[str, float] | None = None) -> Config:
+                taken: dict[str, float] | None = None, origin: Callable[[str], str] = set_origin) -> Config:
     """Read, override and validate a config.
 
     Args:
@@ -318,6 +412,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         overrides: `a.b=value` strings from --set (and from command-line options), applied in order.
         schedule: a schedule name that replaces the config's (--schedule).
         lr_from: a find-lr run whose suggestions fill the LRs (--lr-from); what it set is put in `taken`.
+        origin: names an override's dotted key in messages ("--set KEY"; the Python API names its keyword).
 
     Returns:
         The validated Config; unknown registry names and arguments are checked by `check_components`.
@@ -327,7 +422,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
     add_config_paths(path)  # 'module:callable' names in the config are found next to it and in the cwd
     source = str(path) if path is not None else "quickstart defaults"
-    from_set = {apply_override(doc, item) for item in overrides}
+    from_set = {key: origin(key) for key in (apply_override(doc, item, origin) for item in overrides)}
     if schedule is not None:
         choose_schedule(doc, schedule)
     if lr_from is not None:
@@ -338,9 +433,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         return Config.model_validate(doc)
     except ValidationError as e:
         errors = e.errors(include_url=False)
-        line = _format_error(errors[0], source, from_set)
-        more = f" (+{len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise LrtoolError(line + more) from None
+        raise LrtoolError(_format_error(errors[0], source, from_set) + _more(errors[1:], from_set)) from None
 
 
 @_one_line_errors

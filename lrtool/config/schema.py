@@ -143,12 +143,17 @@ class TrainConfig(_Strict):
             raise ValueError(str(err).split(": ", 1)[1]) from None
 
 
+# a range test records every step (lr_find.csv and the curve it suggests from): a million steps is hours of
+# training, far beyond any real sweep (100-1,000 steps); larger values are typos that would fill the memory
+MAX_FIND_LR_STEPS = 1_000_000
+
+
 class FindLRConfig(_Strict):
     """The LR range test of `lrtool find-lr`."""
 
     start_lr: float = Field(1e-7, gt=0, description="LR of the first step")
     end_lr: float = Field(10.0, gt=0, description="LR of the last step")
-    num_iter: int = Field(100, ge=2, description="length of the sweep (optimizer steps)")
+    num_iter: int = Field(100, ge=2, le=MAX_FIND_LR_STEPS, description="length of the sweep (optimizer steps)")
     mode: Literal["exp", "linear"] = Field("exp", description="LR spacing between start_lr and end_lr")
     smooth: float = Field(0.98, ge=0, lt=1, description="EMA beta of the smoothed loss (0: no smoothing)")
     diverge_threshold: float = Field(4.0, gt=1, description="stop when the smoothed loss exceeds this "

@@ -25,22 +25,26 @@ from .suggest import suggest
 
 
 def sweep(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> list[float]:
-    """The LR of each of `num_iter` steps, hitting `start_lr` and `end_lr` exactly.
+    """The LR of each of `num_iter` steps, hitting `start_lr` and `end_lr` exactly (see `sweep_lr`)."""
+    return [sweep_lr(i, start_lr, end_lr, num_iter, mode) for i in range(num_iter)]
 
-    exp: start * (end/start) ** (i / (n-1)); linear: start + (end - start) * i / (n-1).
+
+def sweep_lr(i: int, start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> float:
+    """The LR of step i of `num_iter`, computed when needed: the range test holds no list of num_iter LRs.
+
+    exp: start * (end/start) ** (i / (n-1)); linear: start + (end - start) * i / (n-1); the first and last
+    step are start_lr and end_lr exactly, whatever the rounding.
     """
     if num_iter < 2:
         raise ValueError("num_iter must be at least 2")
-    last = num_iter - 1
-    if mode == "exp":
-        ratio = end_lr / start_lr
-        lrs = [start_lr * ratio ** (i / last) for i in range(num_iter)]
-    elif mode == "linear":
-        lrs = [start_lr + (end_lr - start_lr) * i / last for i in range(num_iter)]
-    else:
+    if mode not in ("exp", "linear"):
         raise ValueError(f"mode: expected one of (exp, linear), got {mode!r}")
-    lrs[0], lrs[-1] = start_lr, end_lr  # exact endpoints, whatever the rounding
-    return lrs
+    last = num_iter - 1
+    if i == 0 or i == last:
+        return start_lr if i == 0 else end_lr
+    if mode == "exp":
+        return start_lr * (end_lr / start_lr) ** (i / last)
+    return start_lr + (end_lr - start_lr) * i / last
 
 
 def diverged(smoothed: float, best: float, threshold: float) -> bool:
@@ -109,7 +113,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     Returns:
         The rows (step, lr, loss, smoothed_loss[, val_loss, val_<metric>]) and the stop reason.
     """
-    lrs = sweep(cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
+    sweep_lr(0, cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)  # a bad num_iter or mode fails before any work
     val_bs = _eval_batch_size(batch_size, eval_batch_size)
     # other param groups keep their ratio to group 0 during the sweep
     base = [g["lr"] for g in optimizer.param_groups]
@@ -133,7 +137,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     model.train()
     optimizer.zero_grad(set_to_none=True)
     try:
-        for i, lr in enumerate(lrs):
+        for i in range(cfg.num_iter):
+            lr = sweep_lr(i, cfg.start_lr, cfg.end_lr, cfg.num_iter, cfg.mode)
             for group, ratio in zip(optimizer.param_groups, ratios):
                 group["lr"] = lr * ratio
             total = 0.0
@@ -166,7 +171,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                 break
             avg, smoothed = ema_step(avg, loss_value, beta, i + 1)
             row["smoothed_loss"] = smoothed
-            if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == len(lrs) - 1):
+            if val is not None and cfg.val_every and (i % cfg.val_every == 0 or i == cfg.num_iter - 1):
                 dist.sync_buffers(model)
                 val_batches = val.batches(val_bs, shuffle=False, **dist.sharded()) \
                     if hasattr(val, "batches") else loaders.adapted(val, device, "val_loader")
@@ -185,14 +190,14 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             if stop_all if stop_all is not None else should_stop is not None and should_stop():
                 raise KeyboardInterrupt  # handled below, like a Ctrl-C that arrives mid-step
         else:
-            result.message = f"swept all {len(lrs)} steps up to end_lr {cfg.end_lr:g} without diverging"
+            result.message = f"swept all {cfg.num_iter} steps up to end_lr {cfg.end_lr:g} without diverging"
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
         result.stop_step = len(result.rows)
         done = len(result.rows)
         # where the sweep got to: the last LR it recorded, counted in steps from 1
-        where = f"at lr {result.rows[-1]['lr']:.3g} (step {done} of {len(lrs)})" if done \
-            else f"before its first step (of {len(lrs)})"
+        where = f"at lr {result.rows[-1]['lr']:.3g} (step {done} of {cfg.num_iter})" if done \
+            else f"before its first step (of {cfg.num_iter})"
         result.message = f"interrupted {where}; end_lr {cfg.end_lr:g} not reached"
     finally:
         model.load_state_dict(saved_model)
@@ -253,6 +258,10 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
     group_lrs = [float(g["lr"]) for g in setup.optimizer.param_groups]
     if len(group_lrs) > 1:  # the sweep keeps these LR ratios to group 0; --lr-from keeps them too
         summary["sweep"]["lr_ratios"] = [lr / group_lrs[0] if group_lrs[0] else 1.0 for lr in group_lrs]
+        # which parameters each configured group took (--lr-from refuses other groups; the snippet names them)
+        matches = [g.get("match") for g in cfg.optimizer.kwargs.get("param_groups") or [] if isinstance(g, dict)]
+        if len(matches) == len(group_lrs) - 1:  # find_lr() from Python: torch groups with no match
+            summary["sweep"]["group_match"] = matches
     if dist.is_distributed():  # batch_size is per rank
         summary["sweep"].update(world_size=dist.world_size(), global_batch_size=cfg.data.batch_size * dist.world_size())
     run.write_summary(summary)

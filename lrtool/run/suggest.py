@@ -19,6 +19,8 @@ RULES = ("steepest", "valley", "valley_trimmed", "minimum")
 # Where the curve counts as exploded, whatever find_lr.diverge_threshold stopped the sweep at:
 # fastai's and Lightning's divergence factor (the smoothed loss 4x above its best so far).
 EXPLODED = 4.0
+# suggestions further apart than this (decades of LR) get a note: at most one of them is where the loss falls
+APART_DECADES = 2
 SLOPE_BASE = 10  # the steepest descent is measured over +-(usable length / SLOPE_BASE) points
 
 
@@ -144,8 +146,15 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], *, diverged_at_end:
     minimum = out["suggestions"]["minimum"]["lr"]
     out["onecycle"] = {"max_lr": max(max_lr, minimum)}
     s = out["suggestions"]
-    chosen = s.get(rule) or s["valley"] or s["steepest"] or s["minimum"]
+    chosen_rule = next(r for r in (rule, "valley", "steepest", "minimum") if s.get(r))
+    chosen, valley = s[chosen_rule], s["valley"]
     out["lr"] = chosen["lr"]
+    # rules that disagree by decades: one of them read noise (often a flat, noisy start), so say which to look at
+    if valley is not None and chosen_rule != "valley" and abs(math.log10(chosen["lr"] / valley["lr"])) > APART_DECADES:
+        _note(notes, f"the {chosen_rule} suggestion ({chosen['lr']:.3g}, step {chosen['step']}) is more than "
+                     f"{10 ** APART_DECADES:g}x from the valley ({valley['lr']:.3g}, step {valley['step']}): the "
+                     "curve is likely flat or noisy where one of them lies; look at the plot (lr_find.png) before "
+                     "training at either")
     return out
 
 
@@ -198,14 +207,31 @@ def _metric_rise(val_lrs: Sequence[float], values: Sequence[float | None], fract
 
 
 def snippet(result: dict[str, Any]) -> str:
-    """The suggested learning rates as YAML to paste into a config."""
+    """The suggested learning rates as YAML to paste into a config.
+
+    With param groups each group's lr is the suggestion times the ratio the sweep kept (sweep.lr_ratios), as
+    `--lr-from` sets it, and the schedule bounds are one value per group, so pasting keeps the ratios.
+    """
     if result.get("lr") is None:
         return ""
+    import json
+
     clr, one = result["clr"], result["onecycle"]
-    return (
-        "optimizer:\n"
-        f"  lr: {result['lr']:.3g}\n"
-        "schedule:\n"
-        f"  cyclic: {{base_lr: {clr['base_lr']:.3g}, max_lr: {clr['max_lr']:.3g}}}\n"
-        f"  onecycle: {{max_lr: {one['max_lr']:.3g}}}\n"
-    )
+    sweep = result.get("sweep") or {}
+    ratios = [float(r) for r in sweep.get("lr_ratios") or [1.0]]
+
+    def per_group(value: float) -> str:
+        if len(ratios) == 1:
+            return f"{value:.3g}"
+        return "[" + ", ".join(f"{value * r:.3g}" for r in ratios) + "]"
+
+    lines = ["optimizer:", f"  lr: {result['lr']:.3g}"]
+    matches = sweep.get("group_match")
+    if len(ratios) > 1 and isinstance(matches, list) and len(matches) == len(ratios) - 1:
+        lines.append("  param_groups:  # plus each group's other options")
+        lines += [f"    - {{match: {json.dumps(m)}, lr: {result['lr'] * r:.3g}}}" for m, r in zip(matches, ratios[1:])]
+    elif len(ratios) > 1:  # find_lr() from Python: torch groups, no config groups to name
+        lines.append(f"  # lr of each param group (group 0 first): {per_group(result['lr'])}")
+    lines += ["schedule:", f"  cyclic: {{base_lr: {per_group(clr['base_lr'])}, max_lr: {per_group(clr['max_lr'])}}}",
+              f"  onecycle: {{max_lr: {per_group(one['max_lr'])}}}"]
+    return "\n".join(lines) + "\n"

@@ -25,12 +25,12 @@ from . import columns
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_text, overwrite_in_place
 from .columns import CLASSES_JSON, higher_is_better
 from .csvlog import CsvLog, CsvRows, NoLog, read_csv_frame, read_csv_rows
-from .lock import RunLock
+from .lock import RunLock, writer_gone
 from .summary import STATUSES, RunSummary, load_summary, parse_summary, read_run_summary, summary_json
 
 __all__ = ["STATUSES", "CsvLog", "CsvRows", "RunDir", "RunLock", "RunSummary", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "columns", "higher_is_better", "load_summary", "now_iso", "parse_summary",
-           "read_csv_frame", "read_csv_rows", "read_run_summary", "summary_json", "versions"]
+           "read_csv_frame", "read_csv_rows", "read_run_summary", "summary_json", "versions", "writer_gone"]
 
 
 def now_iso() -> str:

@@ -50,6 +50,15 @@ def _alive(info: dict[str, Any]) -> bool:
     return start is None or now is None or start == now  # a different start time: the pid was reused
 
 
+def writer_gone(run_dir: str | Path) -> bool:
+    """Whether no process writes the run: no lock, or one whose process is gone (as `acquire` judges it)."""
+    try:
+        info = json.loads((Path(run_dir) / LOCK_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # no lock (or one lrtool did not write): nobody holds the run
+    return not (isinstance(info, dict) and _alive(info))
+
+
 class RunLock:
     """The lock of one run directory, held by this process until `release()` (or the `with` block ends)."""
 

@@ -45,10 +45,22 @@ def register(name: str, *aliases: str, interval: str = "epoch",
     """Register a builder `fn(ctx, **kwargs) -> Curve`; its signature is the schedule's arguments."""
 
     def deco(fn: Callable[..., Curve]) -> Callable[..., Curve]:
+        first = help or (inspect.getdoc(fn) or "").split("\n")[0]
         SCHEDULES.add(name, Kind(fn, interval, intervals, default_warmup), *aliases,
-                      help=help or (inspect.getdoc(fn) or "").split("\n")[0])
+                      help=f"{first} {_signature_text(fn, interval)}")
         return fn
     return deco
+
+
+def _signature_text(fn: Callable[..., Curve], interval: str) -> str:
+    """`lrtool list`'s account of a schedule's arguments, their defaults and its default unit:
+    "Arguments: cycle, t_mult=1.0, ...; durations in steps." (no default shown: required, or set from the run)."""
+    def yaml(value: Any) -> str:  # as the config spells it
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    args = [p.name if p.default in (None, inspect.Parameter.empty) else f"{p.name}={yaml(p.default)}"
+            for p in list(inspect.signature(fn).parameters.values())[1:]]
+    return f"Arguments: {', '.join(args)}; durations in {interval}s." if args else f"Durations in {interval}s."
 
 
 def check_arguments(canonical: str, kwargs: dict[str, Any], key: str) -> None:
@@ -166,12 +178,22 @@ class Ctx:
         return [Expr(value, variables, self.k(arg))] * self.groups
 
     def floor(self, min_lr: Any, eta_min: Any) -> list[float]:
-        """The floor LR per group from `min_lr` or its torch spelling `eta_min`."""
+        """The floor LR per group from `min_lr` or its torch spelling `eta_min`, below each group's LR.
+
+        lrtool's decays (cosine, sgdr, poly, warmup_cosine) fall from the optimizer's LR to the floor: a
+        floor at or above it would make them rise instead. (torch's CosineAnnealingLR allows that; its
+        eta_min is checked where torch's rules apply, not here.)
+        """
         if min_lr is not None and eta_min is not None:
             raise self.fail("eta_min", "set min_lr or eta_min, not both")
-        if eta_min is not None:
-            return self.per_group("eta_min", eta_min, lo=0)
-        return self.per_group("min_lr", 0.0 if min_lr is None else min_lr, lo=0)
+        arg = "eta_min" if eta_min is not None else "min_lr"
+        floors = self.per_group(arg, eta_min if eta_min is not None else 0.0 if min_lr is None else min_lr, lo=0)
+        for i, (f, b) in enumerate(zip(floors, self.base_lrs)):
+            if f >= b:
+                group = f" of param group {i}" if self.groups > 1 else ""
+                raise self.fail(arg, f"expected a floor below the optimizer's lr{group} ({b:g}), got {f:g}; "
+                                     f"the LR would rise to it instead of decaying")
+        return floors
 
 
 # Marks only label plots; a run of a billion epochs must not build a billion of them.

@@ -72,6 +72,13 @@ def flat_arguments(section: dict[str, Any]) -> dict[Any, Any]:
             if k != "name" and k not in COMMON_KEYS and block_schedule(k) is None}
 
 
+def is_argument(path: list[str]) -> bool:
+    """Whether `path` (keys inside the section) is a schedule's argument: flat, or inside a block."""
+    if len(path) == 1:
+        return path[0] != "name" and path[0] not in COMMON_KEYS and block_schedule(path[0]) is None
+    return len(path) == 2 and block_schedule(path[0]) is not None and path[1] not in COMMON_KEYS
+
+
 def _chosen(section: dict[str, Any]) -> str | None:
     """The canonical name of the section's schedule (config's default when it has no name), or None."""
     return SCHEDULES.canonical(str(section.get("name", DEFAULT_NAME)))
@@ -157,6 +164,34 @@ def resolve_schedule(section: dict | None, key: str = "schedule") -> ScheduleSpe
         warmup = dict(kind.default_warmup)
     keys.update({"interval": interval_key, "warmup": warmup_key})
     return ScheduleSpec(chosen, kwargs, interval, warmup, keys)
+
+
+def normal_form(section: Any) -> Any:
+    """The section with every schedule's arguments in a block under its canonical name, for comparing.
+
+    ``choose_schedule`` moves the old schedule's flat arguments into its block, so one setting may be
+    saved as ``schedule.cycle`` in one run and ``schedule.sgdr.cycle`` in another: here both become
+    ``sgdr: {cycle: ...}`` (the chosen schedule's flat arguments join its block, aliases their canonical
+    name, empty blocks go). ``name``, ``interval`` and ``warmup`` stay; a section that does not resolve
+    to a schedule keeps its flat arguments as they are. Anything but a mapping is returned as it is.
+    """
+    if not isinstance(section, dict):
+        return section
+    chosen = _chosen(section)
+    out: dict[Any, Any] = {}
+    blocks: dict[str, Any] = {}
+    for k, v in section.items():
+        canonical = None if k == "name" or k in COMMON_KEYS else block_schedule(k)
+        if canonical is None and (k == "name" or k in COMMON_KEYS or chosen is None):
+            out[k] = chosen if k == "name" and chosen is not None else v
+        elif canonical is None:  # a flat argument of the chosen schedule
+            blocks.setdefault(chosen, {})[k] = v
+        elif isinstance(v, dict) and isinstance(blocks.setdefault(canonical, {}), dict):
+            blocks[canonical].update(v)
+        elif v is not None:  # not a mapping: kept for whoever reads it to report
+            blocks[canonical] = v
+    out.update({k: v for k, v in blocks.items() if v != {}})
+    return out
 
 
 def choose_schedule(section: Any, name: str) -> Any:
