@@ -170,7 +170,9 @@ def data_lines(path: Path) -> int:
 
 @pytest.mark.parametrize("sig, code, launcher", [
     (signal.SIGINT, 130, "local"), pytest.param(signal.SIGTERM, 143, "local", marks=pytest.mark.slow),
-    pytest.param(signal.SIGINT, 130, "ray", marks=pytest.mark.slow)], ids=["SIGINT", "SIGTERM", "SIGINT-ray"])
+    pytest.param(getattr(signal, "SIGHUP", 1), 129, "local", marks=[pytest.mark.slow, pytest.mark.skipif(
+        not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")]),
+    pytest.param(signal.SIGINT, 130, "ray", marks=pytest.mark.slow)], ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGINT-ray"])
 def test_a_signal_stops_every_member_each_marked_interrupted(tmp_path, sig, code, launcher):
     cfg = tmp_path / "long.yaml"
     cfg.write_text(LONG)

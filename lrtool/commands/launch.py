@@ -132,7 +132,7 @@ def cpu_count() -> int:
 
 
 class Signals:
-    """SIGINT/SIGTERM/SIGHUP to the launcher: stop starting members and pass each signal on to the running ones."""
+    """A stop signal to the launcher: stop starting members and pass each signal on to the running ones."""
 
     def __init__(self, forward: Callable[[int], None] = lambda sig: None):
         self.signal: int | None = None  # the first one
@@ -170,8 +170,8 @@ def member_dir(parent: Path, label: str) -> str | None:
 
 
 def _stopped_by(returncode: int) -> int | None:
-    """The signal (SIGINT/SIGTERM) a member process's exit code says stopped it, else None."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    """The stop signal (SIGINT/SIGTERM/SIGHUP) a member process's exit code says stopped it, else None."""
+    for signum in STOP_SIGNALS:
         if returncode in (-signum, ExitCode.for_signal(signum)):
             return signum
     return None

@@ -23,7 +23,7 @@ def run_sweep(config: Path | None, names: list[str | None], seeds: list[int | No
     --launcher) or only one of them (--member, for job arrays): see launch.py.
 
     Returns:
-        The exit code: OK when every run completed, FAILED when any failed or diverged, SIGINT/SIGTERM
+        The exit code: OK when every run completed, FAILED when any failed or diverged, SIGINT/SIGTERM/SIGHUP
         when interrupted.
     """
     from ..config import check_components

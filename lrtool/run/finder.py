@@ -101,7 +101,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         batch_size, accumulate: micro-batch size and micro-batches per optimizer step (one LR each step).
         on_step: called with each recorded row (for progress display).
         augment: applied to each training batch (the run's data augmentation), or None.
-        should_stop: asked after each step; True ends the sweep as "interrupted" (SIGINT/SIGTERM).
+        should_stop: asked after each step; True ends the sweep as "interrupted" (SIGINT/SIGTERM/SIGHUP).
         net: what runs forward, when not `model` itself (its DDP wrapper under torchrun, where the
             loss that is smoothed and tested for divergence is the mean over ranks, and every rank
             stops at the same step).
@@ -285,7 +285,7 @@ def run_find_lr(setup: Any, run: Any, *, config_path: str | None, progress: Any 
             progress.update(task, advance=1, description=f"lr {row['lr']:.2e}  loss {row['loss']:.4g}")
 
     t_sweep = time.perf_counter()
-    stop = StopFlag()  # SIGINT/SIGTERM end the sweep after the current step, keeping the curve
+    stop = StopFlag()  # SIGINT/SIGTERM/SIGHUP end the sweep after the current step, keeping the curve
     # installed until the summary is written: no signal leaves the run marked running
     with stop.installed():
         try:
