@@ -470,6 +470,19 @@ SHAPES_SOURCE = """
 
     def one():
         return (torch.utils.data.TensorDataset(torch.randn(10, 4), torch.randint(0, 2, (10,))),)
+
+    def empty():
+        return torch.zeros(0, 4), torch.zeros(0).long()
+
+    class Nothing(torch.utils.data.Dataset):
+        def __len__(self):
+            return 0
+
+        def __getitem__(self, i):
+            raise IndexError(i)
+
+    def nothing():
+        return Nothing()
 """
 
 
@@ -485,6 +498,11 @@ def test_misshapen_returns_say_what_is_wrong(tmp_path, monkeypatch):
                                  "(x, y) need one target per sample")
     assert error("mismatch_split") == ("data.name: src_shapes:mismatch_split returned x with 10 samples but y with 9 "
                                        "for its 'val' split; (x, y) need one target per sample")
+    for fn in ("empty", "nothing"):  # no samples: never a made-up result, nor lrtool's IndexError blamed on them
+        for val_fraction in (0.0, 0.2):
+            with pytest.raises(LrtoolError) as e:
+                build_data(f"{name}:{fn}", {}, val_fraction=val_fraction, seed=0)
+            assert str(e.value) == f"data.name: src_shapes:{fn} returned 0 training samples; expected at least 1"
     assert error("one") == ("data.name: src_shapes:one returned a tuple of 1 split; expected a torch Dataset, a "
                             "mapping or tuple of train/val[/test] Datasets, or arrays/tensors (x, y) (a single "
                             "Dataset or (x, y) is returned as it is, not in a tuple)")

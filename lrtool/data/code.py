@@ -57,6 +57,10 @@ def code_data(spec: str, kwargs: dict, *, val_fraction: float, seed: int, task: 
     parts = _parts(made, spec, key)
     if parts.get("train") is None:
         raise LrtoolError(f"{key}.name: {spec} returned no 'train' split; expected {CONTRACT}")
+    with user_code(spec, key, READING):  # len() of the user's Dataset
+        n_train = len(parts["train"][1]) if _is_pair(parts["train"]) else len(parts["train"])
+    if n_train == 0:  # nothing to train on: no epoch, no loss, no range test could say anything
+        raise LrtoolError(f"{key}.name: {spec} returned 0 training samples; expected at least 1")
     if parts.get("val") is None and val_fraction > 0:
         with user_code(spec, key, READING):  # len() of the user's Dataset
             parts["train"], parts["val"] = _split(parts["train"], val_fraction, seed, key)
