@@ -661,6 +661,14 @@ def test_load_config_refuses_an_unknown_component_argument_as_the_cli_does(tmp_p
             lrtool.load_config(config, overrides)
 
 
+@pytest.mark.parametrize("overrides", ["optimizer.lr=1", 5])
+def test_load_config_overrides_of_the_wrong_type_are_one_line(tmp_path, overrides):
+    """A string would be read letter by letter ("'o': expected KEY=VALUE"); an int raised a raw TypeError."""
+    with pytest.raises(lrtool.LrtoolError, match=r"^load_config: overrides: expected a dict .* or a list of "
+                                                  r"'KEY=VALUE' strings, got (str|int) "):
+        lrtool.load_config(write_base_config(tmp_path), overrides)
+
+
 @pytest.mark.parametrize("spec", ["onecycle", "cyclic", "sgdr", "warmup_cosine"])
 def test_stepping_past_the_plan_holds_the_last_lr(spec):
     """One step too many in a hand-written loop must not start a second cycle (or restart)."""

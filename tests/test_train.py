@@ -435,3 +435,13 @@ def test_a_non_finite_validation_loss_ends_the_run_diverged(tmp_path):
     assert s["status"] == "diverged" and s["stop"]["reason"] == "non_finite"
     assert "validation loss became non-finite after epoch 2" in s["stop"]["message"]
     assert torch.load(out / "checkpoints" / "last.pt")["progress"]["epoch"] == 1  # the last good one
+
+
+def test_the_header_words_its_counts(tmp_path):
+    """"1 epoch x 4 steps", not "1 epochs x 4 steps" (a new user's report)."""
+    from tests.conftest import BASE_CONFIG, invoke, write_base_config
+
+    cfg = write_base_config(tmp_path, text=BASE_CONFIG.replace("epochs: 2", "epochs: 1"))
+    res = invoke("train", cfg, "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert "schedule constant, 1 epoch x 4 steps, seed 0" in " ".join(res.output.split()), res.output

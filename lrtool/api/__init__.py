@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import LrtoolError
 from .range_test import RangeTest, find_lr
@@ -186,6 +186,9 @@ def _override_items(fn: str, overrides: dict[str, Any] | Sequence[str],
             items.append(f"{key}={json.dumps(value)}")
             if fn == "train":  # its overrides are keywords: name the keyword as written
                 names[key] = f"train({name}=...)" if str(name).isidentifier() else f"train(**{{{str(name)!r}: ...}})"
+    elif isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):  # "a=b" would be read per letter
+        raise LrtoolError(f"{fn}: overrides: expected a dict {{'optimizer.lr': 3e-3}} or a list of 'KEY=VALUE' "
+                          f"strings, got {type(overrides).__name__} {overrides!r:.60}")
     else:
         items += [str(item) for item in overrides]
     for name, value in options.items():

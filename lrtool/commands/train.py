@@ -205,8 +205,8 @@ def _train(setup: Any, run: Any, schedule: Any, plan: Any, config_path: str | No
     from ..run.trainer import train
 
     cfg = setup.cfg
-    echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {plan.epochs} epochs x "
-         f"{plan.steps_per_epoch} steps, seed {cfg.seed}, device {setup.device}" +
+    echo(f"training {cfg.model.name} on {cfg.data.name}: schedule {schedule.name}, {count(plan.epochs, 'epoch')} x "
+         f"{count(plan.steps_per_epoch, 'step')}, seed {cfg.seed}, device {setup.device}" +
          (f" x {dist.world_size()} ranks (global batch {cfg.data.batch_size * dist.world_size()})"
           if dist.is_distributed() else ""))
     for note in schedule.notes:
