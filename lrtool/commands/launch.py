@@ -221,13 +221,13 @@ class Recorder:
             self.print_run(self.console, TrainResult(summary, path, figures=figures))
             entry["status"] = summary["status"]
             code = ExitCode(summary.get("exit_code", ExitCode.for_status(summary["status"])))
-        elif _stopped_by(returncode) is not None:
+        elif (stopped := _stopped_by(returncode)) is not None:
             # a signal (the sweep's, passed on) stopped it while it was setting up, before it wrote a summary
-            name = signal.Signals(_stopped_by(returncode)).name
-            why = f"stopped by {name} before it started training; run it alone with --member {m.index}"
+            why = f"stopped by {signal.Signals(stopped).name} before it started training; run it alone with " \
+                  f"--member {m.index}"
             self.console.print(f"run {m.label} was {why}", markup=False)
             entry.update(status="interrupted", error=why)
-            code = ExitCode.for_signal(_stopped_by(returncode))
+            code = ExitCode.for_signal(stopped)
         else:  # it ended before or without finishing its summary: the reason is in its log
             why = error or _last_line(log) or f"exit code {returncode}"
             if returncode < 0:

@@ -325,16 +325,12 @@ def _swept_ratios(summary: dict[str, Any], optimizer: dict[str, Any], groups: li
     recorded = sweep.get("lr_ratios")
     if isinstance(recorded, list) and recorded:
         if len(recorded) != len(groups) + 1:
-            raise LrtoolError(f"--lr-from {run_dir}: the range test swept {len(recorded)} param group(s), "
-                              f"this config's optimizer has {len(groups) + 1}; a suggestion only holds for "
-                              "the groups it was measured with")
+            raise _other_groups(run_dir, len(recorded), len(groups) + 1)
         ratios = [float(r) for r in recorded]
         _check_groups_as_swept(optimizer, groups, ratios, sweep.get("group_match"), run_dir)
         return ratios
     if groups and _swept_one_group(run_dir):
-        raise LrtoolError(f"--lr-from {run_dir}: the range test swept 1 param group(s), this config's optimizer "
-                          f"has {len(groups) + 1}; rerun lrtool find-lr with these param groups (a suggestion "
-                          "only holds for the groups it was measured with)")
+        raise _other_groups(run_dir, 1, len(groups) + 1)
     top = optimizer.get("lr")
     if not _is_lr(top):
         return [1.0] * (len(groups) + 1)
@@ -343,6 +339,15 @@ def _swept_ratios(summary: dict[str, Any], optimizer: dict[str, Any], groups: li
         lr = group.get("lr") if isinstance(group, dict) else None
         ratios.append(float(lr) / float(top) if _is_lr(lr) else 1.0)
     return ratios
+
+
+_RERUN = "rerun lrtool find-lr with these param groups (a suggestion only holds for the groups it was measured with)"
+
+
+def _other_groups(run_dir: str | Path, swept: int, has: int) -> LrtoolError:
+    """The error of a config with another number of param groups (torch's, the top-level one included)."""
+    return LrtoolError(f"--lr-from {run_dir}: the range test swept {swept} param group(s), this config's "
+                       f"optimizer has {has}; {_RERUN}")
 
 
 def _swept_one_group(run_dir: str | Path) -> bool:
@@ -370,7 +375,6 @@ def _check_groups_as_swept(optimizer: dict[str, Any], groups: list[Any], ratios:
     from .schema import OptimizerConfig
 
     top = optimizer.get("lr", OptimizerConfig.model_fields["lr"].default)
-    fix = "rerun lrtool find-lr with these param groups (a suggestion only holds for the groups it was measured with)"
     for i, group in enumerate(groups):
         if not isinstance(group, dict):
             continue  # the config's own check names it
@@ -378,11 +382,11 @@ def _check_groups_as_swept(optimizer: dict[str, Any], groups: list[Any], ratios:
         swept_match = matches[i] if isinstance(matches, list) and i < len(matches) else None
         if swept_match is not None and group.get("match") != swept_match:
             raise LrtoolError(f"{key}: match {short_repr(group.get('match'))} differs from the range test's "
-                              f"{short_repr(swept_match)}; {fix}")
+                              f"{short_repr(swept_match)}; {_RERUN}")
         lr = group.get("lr")
         if _is_lr(lr) and _is_lr(top) and not math.isclose(float(lr) / float(top), ratios[i + 1], rel_tol=1e-6):
             raise LrtoolError(f"{key}: lr {lr:g} is {float(lr) / float(top):.3g}x optimizer.lr ({top:g}), the range "
-                              f"test swept this group at {ratios[i + 1]:.3g}x; {fix}")
+                              f"test swept this group at {ratios[i + 1]:.3g}x; {_RERUN}")
 
 
 def _one_line_errors(fn: Any) -> Any:
